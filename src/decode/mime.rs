@@ -1,0 +1,159 @@
+//! The MIME walk: headers we report, the subject, bodies, and attachments handed to the
+//! format dispatcher in [`super::Ctx::attachment`].
+
+use super::Ctx;
+use mail_parser::{Address, Message, MessageParser, MimeHeaders, PartType};
+use serde::Serialize;
+
+/// What the message says about itself: who sent it and to how many.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MessageInfo {
+    pub message_id: Option<String>,
+    /// The From address (address only, lower-case).
+    pub from: Option<String>,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    /// Whether mail-parser could make a message of the bytes at all.
+    pub parsed: bool,
+}
+
+/// Decode a whole message: reports the subject, every body and every attachment to the sink
+/// through `ctx`, and returns the header information.
+pub fn decode_message(ctx: &mut Ctx<'_>, raw: &[u8]) -> MessageInfo {
+    let Some(message) = MessageParser::default().parse(raw) else {
+        ctx.unscannable("message", "not a parseable e-mail message");
+        return MessageInfo::default();
+    };
+    let info = MessageInfo {
+        message_id: message.message_id().map(str::to_string),
+        from: message
+            .from()
+            .and_then(|a| a.first())
+            .and_then(|a| a.address())
+            .map(|a| a.trim().to_ascii_lowercase()),
+        to: addresses(message.to()),
+        cc: addresses(message.cc()),
+        bcc: addresses(message.bcc()),
+        parsed: true,
+    };
+    walk(ctx, &message, "", 0);
+    info
+}
+
+/// Decode a nested message found as an attachment (or inside an archive) at `location`.
+pub fn nested(ctx: &mut Ctx<'_>, location: &str, raw: &[u8], depth: usize) {
+    if depth > ctx.limits.max_depth {
+        ctx.unscannable(location, "nesting depth limit reached");
+        return;
+    }
+    match MessageParser::default().parse(raw) {
+        Some(message) => walk(ctx, &message, location, depth),
+        None => ctx.unscannable(location, "corrupt nested message"),
+    }
+}
+
+fn addresses(addr: Option<&Address<'_>>) -> Vec<String> {
+    addr.map(|a| {
+        a.iter()
+            .filter_map(|a| a.address())
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// `prefix` + `/` + `leaf`, or `leaf` at the top level.
+fn join(prefix: &str, leaf: &str) -> String {
+    if prefix.is_empty() {
+        leaf.to_string()
+    } else {
+        format!("{prefix}/{leaf}")
+    }
+}
+
+/// Walk one (possibly nested) message. `prefix` is the location of the message itself (empty
+/// for the top-level message), `depth` its container depth.
+fn walk(ctx: &mut Ctx<'_>, message: &Message<'_>, prefix: &str, depth: usize) {
+    // Display names and the subject are text a person wrote, so they are scanned too.
+    if let Some(subject) = message.subject() {
+        ctx.emit_text(&join(prefix, "subject"), subject);
+    }
+    let names: Vec<&str> = [message.from(), message.to(), message.cc(), message.bcc()]
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a.iter())
+        .filter_map(|a| a.name())
+        .collect();
+    if !names.is_empty() {
+        ctx.emit_text(&join(prefix, "display-names"), &names.join("\n"));
+    }
+
+    for (index, part) in message.parts.iter().enumerate() {
+        if let Err(stop) = ctx.check_time() {
+            ctx.unscannable(&join(prefix, "message"), stop.reason());
+            return;
+        }
+        if matches!(part.body, PartType::Multipart(_)) {
+            continue;
+        }
+        if !ctx.count_part() {
+            ctx.unscannable(&join(prefix, "message"), "part count limit reached");
+            return;
+        }
+        let is_attachment = message.attachments.contains(&(index as u32));
+        let name = part.attachment_name().unwrap_or("");
+        let content_type = part.content_type().map(|ct| match ct.subtype() {
+            Some(sub) => format!("{}/{}", ct.ctype(), sub),
+            None => ct.ctype().to_string(),
+        });
+        let attachment_location = || {
+            let label = if name.is_empty() {
+                format!("part{}", index + 1)
+            } else {
+                name.replace('/', "_")
+            };
+            join(prefix, &format!("attachment:{label}"))
+        };
+        match &part.body {
+            PartType::Text(text) => {
+                if is_attachment {
+                    super::text::emit_text_checked(ctx, &attachment_location(), text);
+                } else {
+                    super::text::emit_text_checked(ctx, &join(prefix, "body"), text);
+                }
+            }
+            PartType::Html(html) => {
+                let location = if is_attachment {
+                    attachment_location()
+                } else {
+                    join(prefix, "html")
+                };
+                super::text::html_str(ctx, &location, html);
+            }
+            PartType::Binary(data) | PartType::InlineBinary(data) => {
+                let location = attachment_location();
+                if part.is_encoding_problem && content_type.as_deref() == Some("message/rfc822") {
+                    // mail-parser stops parsing nested messages past its own depth; parse again.
+                    nested(ctx, &location, data, depth + 1);
+                } else {
+                    ctx.attachment(&location, name, content_type.as_deref(), data, depth);
+                }
+            }
+            PartType::Message(inner) => {
+                let location = if name.is_empty() {
+                    join(prefix, &format!("attachment:message{}.eml", index + 1))
+                } else {
+                    attachment_location()
+                };
+                if depth + 1 > ctx.limits.max_depth {
+                    ctx.unscannable(&location, "nesting depth limit reached");
+                } else {
+                    walk(ctx, inner, &location, depth + 1);
+                }
+            }
+            PartType::Multipart(_) => {}
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Decoding: a raw message becomes text segments, each with the place it came from.
+//!
+//! [`decode_message`] walks the MIME tree ([`mime`]); every attachment goes through
+//! [`Ctx::attachment`], which sniffs its format and hands it to the extractor for it
+//! (archives, Office and OpenDocument files, PDF, RTF, nested mail, plain text). Extractors
+//! call back into [`Ctx::attachment`] for what they contain, so nesting is handled in one
+//! place, where the depth, size, count and time limits are enforced.
+
+pub mod archive;
+pub mod mime;
+pub mod office;
+pub mod pdf;
+pub mod rtf;
+pub mod text;
+
+use crate::limits::Limits;
+use std::time::Instant;
+
+pub use mime::{MessageInfo, decode_message};
+
+/// Receives what decoding finds. The scan layer implements it to run the detectors.
+pub trait Sink {
+    /// Text to scan, from `location` (`subject`, `body`, `html`, `attachment:a.zip/b.csv`, ...).
+    fn text(&mut self, location: &str, text: &str);
+    /// An encrypted part: its content cannot be read. `kind` is `zip`, `pdf`, `office`, `pgp`
+    /// or `smime`.
+    fn encrypted(&mut self, location: &str, kind: &str);
+    /// A part that was not scanned (limit reached, corrupt, unknown format), and why.
+    fn unscannable(&mut self, location: &str, reason: &str);
+}
+
+/// The state of decoding one message: limits, what has been used of them, and the sink.
+pub struct Ctx<'a> {
+    pub limits: &'a Limits,
+    sink: &'a mut dyn Sink,
+    decoded_bytes: usize,
+    parts: usize,
+    started: Instant,
+    /// Set once the time limit has passed, so it is reported once and nothing more is done.
+    timed_out: bool,
+}
+
+/// Why an extractor stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The per-message decoded-bytes budget is used up.
+    Budget,
+    /// The per-message time limit has passed.
+    Time,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(limits: &'a Limits, sink: &'a mut dyn Sink) -> Self {
+        Ctx {
+            limits,
+            sink,
+            decoded_bytes: 0,
+            parts: 0,
+            started: Instant::now(),
+            timed_out: false,
+        }
+    }
+
+    /// Bytes of decoded content accounted so far.
+    pub fn decoded_bytes(&self) -> usize {
+        self.decoded_bytes
+    }
+
+    /// Account `n` decoded bytes against the message budget. On `Err`, the caller stops
+    /// decoding the current part (and reports it unscannable with [`Stop::reason`]).
+    pub fn charge(&mut self, n: usize) -> Result<(), Stop> {
+        self.check_time()?;
+        if self.decoded_bytes.saturating_add(n) > self.limits.max_decoded_bytes {
+            return Err(Stop::Budget);
+        }
+        self.decoded_bytes += n;
+        Ok(())
+    }
+
+    /// Bytes still allowed for the message.
+    pub fn remaining_budget(&self) -> usize {
+        self.limits
+            .max_decoded_bytes
+            .saturating_sub(self.decoded_bytes)
+    }
+
+    /// `Err(Stop::Time)` once the time limit for the message has passed.
+    pub fn check_time(&mut self) -> Result<(), Stop> {
+        if self.timed_out || self.started.elapsed() > self.limits.max_scan_time() {
+            self.timed_out = true;
+            return Err(Stop::Time);
+        }
+        Ok(())
+    }
+
+    /// Count one more part; `false` when the per-message part limit is reached.
+    pub fn count_part(&mut self) -> bool {
+        self.parts += 1;
+        self.parts <= self.limits.max_parts
+    }
+
+    /// Hand text to the sink (charging it to the budget). Returns `false` when the text was not
+    /// passed on because a limit was reached; the location is then reported unscannable.
+    pub fn emit_text(&mut self, location: &str, text: &str) -> bool {
+        if text.is_empty() {
+            return true;
+        }
+        match self.charge(text.len()) {
+            Ok(()) => {
+                self.sink.text(location, text);
+                true
+            }
+            Err(stop) => {
+                self.unscannable(location, stop.reason());
+                false
+            }
+        }
+    }
+
+    pub fn encrypted(&mut self, location: &str, kind: &str) {
+        self.sink.encrypted(location, kind);
+    }
+
+    pub fn unscannable(&mut self, location: &str, reason: &str) {
+        self.sink.unscannable(location, reason);
+    }
+
+    /// Decode an attachment (or an archive entry) of any supported format. `location` is its
+    /// full location (`attachment:a.zip/b.docx`), `name` its file name (may be empty),
+    /// `content_type` the declared MIME type if any, `depth` the container depth it sits at
+    /// (0 for a direct attachment of the message).
+    pub fn attachment(
+        &mut self,
+        location: &str,
+        name: &str,
+        content_type: Option<&str>,
+        data: &[u8],
+        depth: usize,
+    ) {
+        if depth > self.limits.max_depth {
+            self.unscannable(location, "nesting depth limit reached");
+            return;
+        }
+        if data.len() > self.limits.max_part_bytes {
+            self.unscannable(location, "part size limit reached");
+            return;
+        }
+        if let Err(stop) = self.check_time() {
+            self.unscannable(location, stop.reason());
+            return;
+        }
+        let format = Format::sniff(name, content_type, data);
+        match format {
+            Format::Zip => archive::zip(self, location, data, depth),
+            Format::Gzip => archive::gzip(self, location, name, data, depth),
+            Format::Tar => archive::tar(self, location, data, depth),
+            Format::Pdf => pdf::extract(self, location, data),
+            Format::Rtf => rtf::extract(self, location, data),
+            Format::Ole => office::ole(self, location, data),
+            Format::Message => mime::nested(self, location, data, depth + 1),
+            Format::Html => text::html(self, location, data),
+            Format::Text => text::plain(self, location, data),
+            Format::Pgp => self.encrypted(location, "pgp"),
+            Format::Smime => self.encrypted(location, "smime"),
+            Format::Unknown(what) => {
+                let reason = format!("unknown format ({what})");
+                self.unscannable(location, &reason)
+            }
+        }
+    }
+}
+
+impl Stop {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Stop::Budget => "decoded size limit for the message reached",
+            Stop::Time => "time limit for the message reached",
+        }
+    }
+}
+
+/// The formats the decoder knows, recognised by content first, then by name and type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    Zip,
+    Gzip,
+    Tar,
+    Pdf,
+    Rtf,
+    /// OLE compound file: legacy Office, or an encrypted OOXML package.
+    Ole,
+    Message,
+    Html,
+    Text,
+    Pgp,
+    Smime,
+    Unknown(String),
+}
+
+impl Format {
+    pub fn sniff(name: &str, content_type: Option<&str>, data: &[u8]) -> Format {
+        let ext = name
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        let ctype = content_type.unwrap_or("").to_ascii_lowercase();
+        if data.starts_with(b"PK\x03\x04") || data.starts_with(b"PK\x05\x06") {
+            return Format::Zip;
+        }
+        if data.starts_with(&[0x1f, 0x8b]) {
+            return Format::Gzip;
+        }
+        if data.len() > 262 && &data[257..262] == b"ustar" {
+            return Format::Tar;
+        }
+        if data.starts_with(b"%PDF-") || (data.len() < 1024 && ext == "pdf") {
+            return Format::Pdf;
+        }
+        if data.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+            return Format::Ole;
+        }
+        if data.starts_with(b"{\\rtf") {
+            return Format::Rtf;
+        }
+        if ctype.contains("pkcs7-mime") || ext == "p7m" {
+            return Format::Smime;
+        }
+        if ctype == "application/pgp-encrypted"
+            || ext == "pgp"
+            || ext == "gpg"
+            || ext == "asc" && starts_with_trimmed(data, b"-----BEGIN PGP MESSAGE-----")
+            || starts_with_trimmed(data, b"-----BEGIN PGP MESSAGE-----")
+        {
+            return Format::Pgp;
+        }
+        if ctype == "message/rfc822" || ext == "eml" {
+            return Format::Message;
+        }
+        if ctype == "text/html" || ext == "html" || ext == "htm" {
+            return Format::Html;
+        }
+        const TEXT_EXT: &[&str] = &[
+            "txt", "csv", "tsv", "json", "xml", "ics", "vcf", "md", "log", "text", "ini", "yaml",
+            "yml", "conf", "cfg", "sql", "env", "pem", "key", "sh", "ps1", "py",
+        ];
+        if ctype.starts_with("text/") || TEXT_EXT.contains(&ext.as_str()) || looks_like_text(data) {
+            return Format::Text;
+        }
+        let what = if !ctype.is_empty() {
+            ctype
+        } else if !ext.is_empty() {
+            format!(".{ext}")
+        } else {
+            "binary data".to_string()
+        };
+        Format::Unknown(what)
+    }
+}
+
+fn starts_with_trimmed(data: &[u8], prefix: &[u8]) -> bool {
+    let start = data
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(data.len());
+    data[start..].starts_with(prefix)
+}
+
+/// Heuristic for unnamed, untyped data: valid UTF-8 (or UTF-16 with a BOM) without control
+/// bytes other than whitespace in its first 4 KiB.
+pub fn looks_like_text(data: &[u8]) -> bool {
+    if data.starts_with(&[0xFF, 0xFE]) || data.starts_with(&[0xFE, 0xFF]) {
+        return true;
+    }
+    let head = &data[..data.len().min(4096)];
+    let valid = match std::str::from_utf8(head) {
+        Ok(_) => true,
+        // A multi-byte character cut at the 4 KiB boundary is still text.
+        Err(e) => e.error_len().is_none(),
+    };
+    valid
+        && !head
+            .iter()
+            .any(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c))
+}
