@@ -1,22 +1,28 @@
 //! Masking of sensitive values: logs, JSON, notifications and test output only ever carry a
 //! masked form.
 
+/// Longest masked prefix shown: a long value (a private key, a token) is shortened to `…`
+/// plus this many stars, so a sample stays one short line and does not reveal the length.
+const MAX_MASKED_PREFIX: usize = 24;
+
 /// Mask `value` so that at most its last 4 characters are in clear (fewer for short values:
-/// never more than half of them). Whitespace inside is folded so a masked key stays one line.
+/// never more than half of them). Separators keep their place in short values so a reviewer
+/// sees the shape (`***-**-6789`); control characters are dropped.
 pub fn mask(value: &str) -> String {
     let chars: Vec<char> = value.chars().filter(|c| !c.is_control()).collect();
     let n = chars.len();
     let clear = 4.min(n / 2);
-    let mut out = String::with_capacity(n);
-    for (i, c) in chars.iter().enumerate() {
-        if i + clear >= n {
-            out.push(*c);
-        } else if c.is_whitespace() {
-            out.push(' ');
-        } else {
-            out.push('*');
+    let hidden = n - clear;
+    let mut out = String::with_capacity(n.min(MAX_MASKED_PREFIX + 8));
+    if hidden > MAX_MASKED_PREFIX {
+        out.push('…');
+        out.extend(std::iter::repeat_n('*', MAX_MASKED_PREFIX));
+    } else {
+        for c in &chars[..hidden] {
+            out.push(if c.is_alphanumeric() { '*' } else { *c });
         }
     }
+    out.extend(&chars[hidden..]);
     out
 }
 
@@ -26,7 +32,7 @@ mod tests {
 
     #[test]
     fn keeps_only_last_four() {
-        assert_eq!(mask("123-45-6789"), "*******6789");
+        assert_eq!(mask("123-45-6789"), "***-**-6789");
         assert_eq!(mask("4111 1111 1111 1111"), "**** **** **** 1111");
     }
 
@@ -35,5 +41,13 @@ mod tests {
         assert_eq!(mask("abc"), "**c");
         assert_eq!(mask("hunter2"), "****er2");
         assert_eq!(mask(""), "");
+    }
+
+    #[test]
+    fn long_values_are_shortened() {
+        let key = "AKIA".to_string() + &"Q".repeat(40) + "WXYZ";
+        let m = mask(&key);
+        assert_eq!(m, "…************************WXYZ");
+        assert!(!m.contains('Q'));
     }
 }
