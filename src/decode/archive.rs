@@ -1,15 +1,210 @@
-//! Archives: zip, gzip, tar. (Being written.)
+//! Archives: zip (and the Office/OpenDocument files that are zips), gzip, tar.
+//!
+//! Every entry is read through [`read_capped`], so no declared size is trusted for
+//! allocation: an entry is read at most up to the per-part limit, the message's remaining
+//! budget, and its compressed size times the expansion ratio (zip bombs).
 
-use super::Ctx;
+use super::{Ctx, office};
+use std::io::{Cursor, Read};
 
-pub fn zip(ctx: &mut Ctx<'_>, location: &str, _data: &[u8], _depth: usize) {
-    ctx.unscannable(location, "zip archives are not supported yet");
+/// Below this many decompressed bytes the expansion ratio is not enforced: small, highly
+/// repetitive files (a page of spaces) are ordinary.
+const RATIO_FLOOR: u64 = 1024 * 1024;
+
+/// Why reading an entry stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadStop {
+    PartSize,
+    Budget,
+    Ratio,
+    Corrupt(String),
 }
 
-pub fn gzip(ctx: &mut Ctx<'_>, location: &str, _name: &str, _data: &[u8], _depth: usize) {
-    ctx.unscannable(location, "gzip archives are not supported yet");
+impl ReadStop {
+    pub fn reason(&self) -> String {
+        match self {
+            ReadStop::PartSize => "part size limit reached".to_string(),
+            ReadStop::Budget => super::Stop::Budget.reason().to_string(),
+            ReadStop::Ratio => "expansion ratio limit reached (possible archive bomb)".to_string(),
+            ReadStop::Corrupt(e) => format!("corrupt data: {e}"),
+        }
+    }
 }
 
-pub fn tar(ctx: &mut Ctx<'_>, location: &str, _data: &[u8], _depth: usize) {
-    ctx.unscannable(location, "tar archives are not supported yet");
+/// Read a decompressing stream whose compressed size is `compressed`, within every limit,
+/// charging what was read to the message budget.
+pub fn read_capped<R: Read>(
+    ctx: &mut Ctx<'_>,
+    reader: R,
+    compressed: u64,
+) -> Result<Vec<u8>, ReadStop> {
+    let limits = ctx.limits;
+    let by_ratio = compressed
+        .saturating_mul(limits.max_expansion_ratio)
+        .max(RATIO_FLOOR);
+    let part = limits.max_part_bytes as u64;
+    let budget = ctx.remaining_budget() as u64;
+    let cap = by_ratio.min(part).min(budget);
+    let mut out = Vec::new();
+    reader
+        .take(cap + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ReadStop::Corrupt(e.to_string()))?;
+    if out.len() as u64 > cap {
+        return Err(if cap == by_ratio {
+            ReadStop::Ratio
+        } else if cap == part {
+            ReadStop::PartSize
+        } else {
+            ReadStop::Budget
+        });
+    }
+    ctx.charge(out.len()).map_err(|_| ReadStop::Budget)?;
+    Ok(out)
+}
+
+pub type Zip<'d> = zip::ZipArchive<Cursor<&'d [u8]>>;
+
+/// What one zip entry is, read from its central-directory record without decompressing.
+pub struct EntryInfo {
+    pub index: usize,
+    pub name: String,
+    pub encrypted: bool,
+    pub is_dir: bool,
+    pub compressed: u64,
+}
+
+/// The entries of a zip, up to the entry limit (`true` when more were left out).
+pub fn zip_entries(ctx: &Ctx<'_>, archive: &mut Zip<'_>) -> (Vec<EntryInfo>, bool) {
+    let total = archive.len();
+    let n = total.min(ctx.limits.max_archive_entries);
+    let mut out = Vec::with_capacity(n);
+    for index in 0..n {
+        if let Ok(f) = archive.by_index_raw(index) {
+            out.push(EntryInfo {
+                index,
+                name: f.name().to_string(),
+                encrypted: f.encrypted(),
+                is_dir: f.is_dir(),
+                compressed: f.compressed_size(),
+            });
+        }
+    }
+    (out, total > n)
+}
+
+/// Read one zip entry within the limits.
+pub fn read_zip_entry(
+    ctx: &mut Ctx<'_>,
+    archive: &mut Zip<'_>,
+    entry: &EntryInfo,
+) -> Result<Vec<u8>, ReadStop> {
+    let file = archive
+        .by_index(entry.index)
+        .map_err(|e| ReadStop::Corrupt(e.to_string()))?;
+    read_capped(ctx, file, entry.compressed)
+}
+
+/// A zip archive: Office Open XML and OpenDocument files go to [`office`], anything else has
+/// its entries decoded one by one.
+pub fn zip(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
+    let mut archive = match zip::ZipArchive::new(Cursor::new(data)) {
+        Ok(a) => a,
+        Err(e) => {
+            ctx.unscannable(location, &format!("corrupt zip: {e}"));
+            return;
+        }
+    };
+    let (entries, truncated) = zip_entries(ctx, &mut archive);
+    if office::is_ooxml(&entries) {
+        office::ooxml(ctx, location, &mut archive, &entries, depth);
+        return;
+    }
+    if office::is_odf(&entries) {
+        office::odf(ctx, location, &mut archive, &entries, depth);
+        return;
+    }
+    for entry in &entries {
+        if entry.is_dir {
+            continue;
+        }
+        let entry_location = format!("{location}/{}", entry.name);
+        if entry.encrypted {
+            ctx.encrypted(&entry_location, "zip");
+            continue;
+        }
+        if let Err(stop) = ctx.check_time() {
+            ctx.unscannable(&entry_location, stop.reason());
+            return;
+        }
+        match read_zip_entry(ctx, &mut archive, entry) {
+            Ok(bytes) => ctx.attachment(&entry_location, &entry.name, None, &bytes, depth + 1),
+            Err(stop) => ctx.unscannable(&entry_location, &stop.reason()),
+        }
+    }
+    if truncated {
+        ctx.unscannable(location, "archive entry limit reached");
+    }
+}
+
+/// A gzip stream: its content is decoded as a file named like the archive without `.gz`.
+pub fn gzip(ctx: &mut Ctx<'_>, location: &str, name: &str, data: &[u8], depth: usize) {
+    let lower = name.to_ascii_lowercase();
+    let inner = if lower.ends_with(".tgz") {
+        format!("{}.tar", &name[..name.len() - 4])
+    } else if lower.ends_with(".gz") {
+        name[..name.len() - 3].to_string()
+    } else {
+        String::new()
+    };
+    let decoder = flate2::read::MultiGzDecoder::new(data);
+    match read_capped(ctx, decoder, data.len() as u64) {
+        Ok(bytes) => {
+            let label = if inner.is_empty() { "content" } else { &inner };
+            let inner_location = format!("{location}/{label}");
+            ctx.attachment(&inner_location, &inner, None, &bytes, depth + 1);
+        }
+        Err(ReadStop::Corrupt(e)) => ctx.unscannable(location, &format!("corrupt gzip: {e}")),
+        Err(stop) => ctx.unscannable(location, &stop.reason()),
+    }
+}
+
+/// A tar archive: regular files are decoded one by one.
+pub fn tar(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
+    let mut archive = tar::Archive::new(Cursor::new(data));
+    let entries = match archive.entries() {
+        Ok(e) => e,
+        Err(e) => {
+            ctx.unscannable(location, &format!("corrupt tar: {e}"));
+            return;
+        }
+    };
+    for (count, entry) in entries.enumerate() {
+        if count >= ctx.limits.max_archive_entries {
+            ctx.unscannable(location, "archive entry limit reached");
+            return;
+        }
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                ctx.unscannable(location, &format!("corrupt tar: {e}"));
+                return;
+            }
+        };
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let entry_location = format!("{location}/{name}");
+        if let Err(stop) = ctx.check_time() {
+            ctx.unscannable(&entry_location, stop.reason());
+            return;
+        }
+        // A tar entry is stored, not compressed: its own size is its "compressed" size.
+        let size = entry.size();
+        match read_capped(ctx, entry, size) {
+            Ok(bytes) => ctx.attachment(&entry_location, &name, None, &bytes, depth + 1),
+            Err(stop) => ctx.unscannable(&entry_location, &stop.reason()),
+        }
+    }
 }
