@@ -12,7 +12,7 @@ use aho_corasick::dfa::DFA;
 use aho_corasick::{Anchored, MatchKind};
 
 /// Texts shorter than this are scanned in one lane (the set-up costs more than it saves).
-const LANE_MIN: usize = 192;
+const LANE_MIN: usize = 96;
 
 #[derive(Debug)]
 pub struct KeywordScanner {

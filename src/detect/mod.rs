@@ -25,6 +25,7 @@ use regex_automata::meta::{self, Regex};
 use regex_automata::util::captures::Captures;
 use regex_automata::util::syntax;
 use regex_automata::{Input, MatchKind, PatternSet};
+use regex_syntax::hir::{Class, Hir, HirKind};
 use spec::Trigger;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -73,7 +74,9 @@ struct Pattern {
     /// Index of the `value` capture group, if the regex has one.
     value_group: Option<usize>,
     case_sensitive: bool,
+    /// Number trigger: digits and letters a group must hold for the regex to be tried.
     min_digits: usize,
+    min_letters: usize,
     search_before: usize,
     search_after: usize,
     validator: Option<Validator>,
@@ -109,6 +112,8 @@ pub struct Detector {
     number_set: Option<Regex>,
     number_min_digits: usize,
     text_patterns: Vec<usize>,
+    /// Patterns with `min_count` above 1.
+    counted_patterns: Vec<usize>,
 }
 
 /// Regexes are byte-oriented and ASCII: `\d`, `\w`, `\s`, `\b` and `(?i)` mean their ASCII
@@ -117,15 +122,86 @@ fn syntax_config() -> syntax::Config {
     syntax::Config::new().unicode(false).utf8(false)
 }
 
-fn build_regex(pattern: &str) -> Result<Regex, String> {
+/// A compiled regex and the digits and letters any match of it contains at least.
+fn build_regex(pattern: &str) -> Result<(Regex, Needs), String> {
     let hir = syntax::parse_with(pattern, &syntax_config()).map_err(|e| e.to_string())?;
     if hir.properties().minimum_len() == Some(0) {
         return Err("regex can match the empty string".into());
     }
-    Regex::builder()
+    let re = Regex::builder()
         .syntax(syntax_config())
         .build(pattern)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok((re, Needs::of(&hir)))
+}
+
+/// How many ASCII digits and letters every match of a regex contains, at least: a number group
+/// with fewer cannot hold a match, so the regex is not run on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Needs {
+    digits: usize,
+    letters: usize,
+}
+
+impl Needs {
+    fn of(hir: &Hir) -> Needs {
+        match hir.kind() {
+            HirKind::Empty | HirKind::Look(_) => Needs::default(),
+            HirKind::Literal(lit) => Needs {
+                digits: lit.0.iter().filter(|b| b.is_ascii_digit()).count(),
+                letters: lit.0.iter().filter(|b| b.is_ascii_alphabetic()).count(),
+            },
+            HirKind::Class(class) => {
+                let ranges: Vec<(u32, u32)> = match class {
+                    Class::Bytes(c) => c
+                        .ranges()
+                        .iter()
+                        .map(|r| (u32::from(r.start()), u32::from(r.end())))
+                        .collect(),
+                    Class::Unicode(c) => c
+                        .ranges()
+                        .iter()
+                        .map(|r| (u32::from(r.start()), u32::from(r.end())))
+                        .collect(),
+                };
+                let within = |lo: u8, hi: u8| {
+                    move |&(a, b): &(u32, u32)| a >= u32::from(lo) && b <= u32::from(hi)
+                };
+                let digit = ranges.iter().all(within(b'0', b'9'));
+                let letter = ranges
+                    .iter()
+                    .all(|r| within(b'A', b'Z')(r) || within(b'a', b'z')(r));
+                Needs {
+                    digits: usize::from(digit && !ranges.is_empty()),
+                    letters: usize::from(letter && !ranges.is_empty()),
+                }
+            }
+            HirKind::Repetition(rep) => {
+                let sub = Needs::of(&rep.sub);
+                let n = rep.min as usize;
+                Needs {
+                    digits: sub.digits.saturating_mul(n),
+                    letters: sub.letters.saturating_mul(n),
+                }
+            }
+            HirKind::Capture(cap) => Needs::of(&cap.sub),
+            HirKind::Concat(subs) => {
+                subs.iter()
+                    .map(Needs::of)
+                    .fold(Needs::default(), |a, b| Needs {
+                        digits: a.digits.saturating_add(b.digits),
+                        letters: a.letters.saturating_add(b.letters),
+                    })
+            }
+            HirKind::Alternation(subs) => {
+                let all: Vec<Needs> = subs.iter().map(Needs::of).collect();
+                Needs {
+                    digits: all.iter().map(|n| n.digits).min().unwrap_or(0),
+                    letters: all.iter().map(|n| n.letters).min().unwrap_or(0),
+                }
+            }
+        }
+    }
 }
 
 fn word_set(words: &[String]) -> Result<Option<AhoCorasick>, String> {
@@ -135,8 +211,10 @@ fn word_set(words: &[String]) -> Result<Option<AhoCorasick>, String> {
     if words.iter().any(|w| w.trim().is_empty()) {
         return Err("empty context word".into());
     }
+    // Leftmost-longest: of "exp" and "expires" the longer is the word to check for a boundary.
     AhoCorasick::builder()
         .ascii_case_insensitive(true)
+        .match_kind(aho_corasick::MatchKind::LeftmostLongest)
         .kind(Some(aho_corasick::AhoCorasickKind::DFA))
         .build(words)
         .map(Some)
@@ -201,22 +279,22 @@ impl Detector {
                     }
                     _ => {}
                 }
-                let (regex, value_group) = match &p.regex {
+                let (regex, value_group, needs) = match &p.regex {
                     Some(r) => {
-                        let re = build_regex(r.get_ref())
+                        let (re, needs) = build_regex(r.get_ref())
                             .map_err(|e| err(r.span().start, format!("bad regex: {e}")))?;
                         let vg = re
                             .group_info()
                             .to_index(regex_automata::PatternID::ZERO, "value");
-                        (Some(re), vg)
+                        (Some(re), vg, needs)
                     }
-                    None => (None, None),
+                    None => (None, None, Needs::default()),
                 };
                 let exclude = if p.exclude.is_empty() {
                     None
                 } else {
                     for e in &p.exclude {
-                        build_regex(e.get_ref())
+                        syntax::parse_with(e.get_ref(), &syntax_config())
                             .map_err(|m| err(e.span().start, format!("bad exclude regex: {m}")))?;
                     }
                     let pats: Vec<&str> = p.exclude.iter().map(|e| e.get_ref().as_str()).collect();
@@ -287,7 +365,8 @@ impl Detector {
                     regex_src: p.regex.as_ref().map(|r| r.get_ref().clone()),
                     value_group,
                     case_sensitive: p.case_sensitive,
-                    min_digits: p.min_digits.unwrap_or(1).max(1),
+                    min_digits: p.min_digits.unwrap_or(1).max(needs.digits).max(1),
+                    min_letters: needs.letters,
                     search_before,
                     search_after,
                     validator: p.validator,
@@ -350,7 +429,14 @@ impl Detector {
             .filter(|(_, p)| p.trigger == Trigger::Text)
             .map(|(i, _)| i)
             .collect();
+        let counted_patterns = patterns
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.min_count > 1)
+            .map(|(i, _)| i)
+            .collect();
         Ok(Detector {
+            counted_patterns,
             patterns,
             keywords,
             keyword_uses,
@@ -442,18 +528,27 @@ impl Detector {
             return;
         };
         let mut which: Option<PatternSet> = None;
-        numbers::for_each_group(b, self.number_min_digits, |gs, ge, digits| {
-            let which = which.get_or_insert_with(|| PatternSet::new(set.pattern_len()));
-            which.clear();
-            set.which_overlapping_matches(&Input::new(b).range(gs..ge), which);
-            for pid in which.iter() {
-                let Some(&pi) = self.number_patterns.get(pid.as_usize()) else {
+        let mut eligible: Vec<usize> = Vec::new();
+        numbers::for_each_group(b, self.number_min_digits, |gs, ge, digits, letters| {
+            eligible.clear();
+            for (k, &pi) in self.number_patterns.iter().enumerate() {
+                let p = &self.patterns[pi];
+                if digits >= p.min_digits && letters >= p.min_letters {
+                    eligible.push(k);
+                }
+            }
+            // One or two candidates: run them; more: let the set say which may match.
+            if eligible.len() > 2 {
+                let which = which.get_or_insert_with(|| PatternSet::new(set.pattern_len()));
+                which.clear();
+                set.which_overlapping_matches(&Input::new(b).range(gs..ge), which);
+                eligible.retain(|&k| which.contains(regex_automata::PatternID::new_unchecked(k)));
+            }
+            for &k in &eligible {
+                let Some(&pi) = self.number_patterns.get(k) else {
                     continue;
                 };
                 let p = &self.patterns[pi];
-                if digits < p.min_digits {
-                    continue;
-                }
                 if let Some(re) = &p.regex {
                     regex_values(re, p.value_group, b, gs, ge, |s, e| cands.push((pi, s, e)));
                 }
@@ -466,7 +561,8 @@ impl Detector {
         let b = text.as_bytes();
         cands.sort_unstable();
         cands.dedup();
-        let mut out: Vec<Match> = Vec::new();
+        // (pattern, start, end, confidence) of the accepted values.
+        let mut out: Vec<(usize, usize, usize, Confidence)> = Vec::new();
         let mut spans = Vec::new();
         for (pi, s, e) in cands {
             let p = &self.patterns[pi];
@@ -500,60 +596,54 @@ impl Detector {
                 if p.require_context && !has_context {
                     continue;
                 }
-                out.push(Match {
-                    kind: p.kind.clone(),
-                    pattern: p.name.clone(),
-                    confidence: if has_context {
-                        p.context_confidence
-                    } else {
-                        p.confidence
-                    },
-                    start: s,
-                    end: e,
-                });
+                let confidence = if has_context {
+                    p.context_confidence
+                } else {
+                    p.confidence
+                };
+                out.push((pi, s, e, confidence));
             }
         }
-        // Patterns that only count in numbers (credential lists).
-        let needs_count: HashSet<&str> = self
-            .patterns
-            .iter()
-            .filter(|p| p.min_count > 1)
-            .map(|p| p.name.as_str())
-            .collect();
-        if !needs_count.is_empty() {
-            let mut distinct: HashMap<&str, HashSet<String>> = HashMap::new();
-            for m in &out {
-                if needs_count.contains(m.pattern.as_str()) {
-                    let key: String = text
-                        .get(m.start..m.end)
+        // Patterns that only count in numbers (credential lists): enough different values?
+        for &pi in &self.counted_patterns {
+            let min = self.patterns[pi].min_count;
+            let keys: HashSet<String> = out
+                .iter()
+                .filter(|m| m.0 == pi)
+                .map(|m| {
+                    text.get(m.1..m.2)
                         .unwrap_or("")
                         .chars()
                         .filter(|c| c.is_alphanumeric())
-                        .collect();
-                    distinct.entry(m.pattern.as_str()).or_default().insert(key);
-                }
-            }
-            let short: HashSet<String> = self
-                .patterns
-                .iter()
-                .filter(|p| {
-                    p.min_count > 1
-                        && distinct.get(p.name.as_str()).map_or(0, HashSet::len) < p.min_count
+                        .collect()
                 })
-                .map(|p| p.name.clone())
                 .collect();
-            out.retain(|m| !short.contains(&m.pattern));
+            if keys.len() < min {
+                out.retain(|m| m.0 != pi);
+            }
         }
         // One match per kind and span: the most confident.
+        let kind = |pi: usize| self.patterns[pi].kind.as_str();
         out.sort_by(|a, b| {
-            (a.start, a.end, &a.kind)
-                .cmp(&(b.start, b.end, &b.kind))
-                .then(b.confidence.cmp(&a.confidence))
+            (a.1, a.2, kind(a.0))
+                .cmp(&(b.1, b.2, kind(b.0)))
+                .then(b.3.cmp(&a.3))
         });
         out.dedup_by(|later, first| {
-            later.start == first.start && later.end == first.end && later.kind == first.kind
+            later.1 == first.1 && later.2 == first.2 && kind(later.0) == kind(first.0)
         });
-        out
+        out.into_iter()
+            .map(|(pi, start, end, confidence)| {
+                let p = &self.patterns[pi];
+                Match {
+                    kind: p.kind.clone(),
+                    pattern: p.name.clone(),
+                    confidence,
+                    start,
+                    end,
+                }
+            })
+            .collect()
     }
 }
 
@@ -635,7 +725,7 @@ fn near(set: &AhoCorasick, b: &[u8], s: usize, e: usize, window: usize) -> bool 
     let Some(hay) = b.get(from..to) else {
         return false;
     };
-    set.find_overlapping_iter(hay)
+    set.find_iter(hay)
         .any(|m| bounded(b, from + m.start(), from + m.end()))
 }
 

@@ -175,7 +175,10 @@ fn card_formats() {
     assert_kind(&format!("Amex {amex_g} exp 12/27"), "credit_card", High);
     let diners = card("36", 14, 4);
     assert_kind(&format!("Diners {diners}"), "credit_card", High);
-    for (p, l) in [("6011", 16), ("3530", 16), ("62", 19), ("5412", 16)] {
+    let long = card("62", 19, 5);
+    assert_kind(&format!("UnionPay card {long}"), "credit_card", High);
+    assert_not_reported(&format!("value {long}"), "credit_card");
+    for (p, l) in [("6011", 16), ("3530", 16), ("5412", 16)] {
         let n = card(p, l, 5);
         assert_kind(&format!("credit card {n}"), "credit_card", High);
     }
@@ -360,6 +363,12 @@ fn password_hard_negatives() {
         "conference passcode: 482139",
         "see the password manager",
         "password: e.g. Tr0ub4dor&3",
+        "pub password: *const u16,",
+        "password: Option<&'a [u8]>,",
+        "password : windows_sys::core::PCWSTR,",
+        "pub Password: LSA_UNICODE_STRING,",
+        "let password = hash_password(input);",
+        "Enter passphrase for key: git@github.org's password:",
     ] {
         assert_not_reported(t, "password");
     }
@@ -806,4 +815,44 @@ fn builtin_files_are_valid_and_kinds_are_the_policy_names() {
     for k in &kinds {
         assert!(policy.contains(k), "kind {k} is not in the policy map");
     }
+}
+
+#[test]
+fn regex_needs_count_required_digits_and_letters() {
+    let needs = |r: &str| build_regex(r).unwrap().1;
+    assert_eq!(
+        needs(r"\b\d{3}-\d{2}-\d{4}\b"),
+        Needs {
+            digits: 9,
+            letters: 0
+        }
+    );
+    assert_eq!(
+        needs(r"\b[A-Z]{2}\d{2}(?:\x20?[A-Z0-9]{4}){2,7}\b"),
+        Needs {
+            digits: 2,
+            letters: 2
+        }
+    );
+    assert_eq!(
+        needs(r"(?i)ab\d|x\d\d"),
+        Needs {
+            digits: 1,
+            letters: 1
+        }
+    );
+    assert_eq!(
+        needs(r"[A-Z9]\d{7}"),
+        Needs {
+            digits: 7,
+            letters: 0
+        }
+    );
+    assert_eq!(
+        needs(r"(?P<value>\d+)x?"),
+        Needs {
+            digits: 1,
+            letters: 0
+        }
+    );
 }

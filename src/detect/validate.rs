@@ -805,7 +805,28 @@ fn looks_like_code_or_path(v: &[u8]) -> bool {
     if s.contains("://") || s.contains('(') || s.starts_with('/') || s.starts_with('~') {
         return true;
     }
-    if s.starts_with("./") || s.starts_with("\\\\") || s.contains("->") {
+    if s.starts_with("./") || s.starts_with("\\\\") || s.contains("->") || s.contains("::") {
+        return true;
+    }
+    // Types and references in program text: `*const u16`, `&str`, `Option<&'a [u8]>`.
+    if s.starts_with('&') || s.starts_with('*') || s.contains('<') || s.contains('>') {
+        return true;
+    }
+    // CONSTANT_OR_TYPE_NAMES.
+    if s.contains('_')
+        && s.chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    {
+        return true;
+    }
+    // An address is where a password is sent, not the password ("...'s password:").
+    if let Some((local, domain)) = s.split_once('@')
+        && !local.is_empty()
+        && domain.contains('.')
+        && domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '\'' | '"'))
+    {
         return true;
     }
     // Dotted identifiers: `self.password`, `config.db.pass`.
@@ -821,6 +842,10 @@ pub fn password(text: &[u8], start: usize, end: usize) -> Option<usize> {
     let raw = text.get(start..end)?;
     let v = trim_trailing_punct(raw);
     if v.len() < 3 || masked_or_placeholder(v) || looks_like_code_or_path(v) {
+        return None;
+    }
+    // A call or a generic right after the value: `password = hash(...)`, `pw: Vec<u8>`.
+    if matches!(text.get(start + v.len()), Some(b'(' | b'<' | b'[')) {
         return None;
     }
     // "Password: X" / "pwd=X" is a form; "the password is X" is prose.
@@ -979,11 +1004,17 @@ pub fn bank_account(text: &[u8], start: usize, end: usize) -> bool {
         .rposition(|&b| b == b'\n')
         .map_or(0, |p| p + 1);
     let from = line_start.max(start.saturating_sub(48));
-    let head = text.get(from..start).unwrap_or(&[]);
+    let mut head = [0u8; 48];
+    let src = text.get(from..start).unwrap_or(&[]);
+    let n = src.len().min(head.len());
+    for (h, c) in head.iter_mut().zip(src) {
+        *h = c.to_ascii_lowercase();
+    }
+    let head = head.get(..n).unwrap_or(&[]);
     let last = |labels: &[&str]| {
         labels
             .iter()
-            .filter_map(|l| rfind_ci(head, l.as_bytes()))
+            .filter_map(|l| memchr::memmem::rfind(head, l.as_bytes()))
             .max()
     };
     match (last(ROUTING_LABELS), last(ACCOUNT_LABELS)) {
@@ -991,17 +1022,6 @@ pub fn bank_account(text: &[u8], start: usize, end: usize) -> bool {
         (Some(_), None) => false,
         _ => true,
     }
-}
-
-/// Last position of `needle` in `hay`, ignoring ASCII case.
-fn rfind_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || needle.len() > hay.len() {
-        return None;
-    }
-    (0..=hay.len() - needle.len()).rev().find(|&i| {
-        hay.get(i..i + needle.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
-    })
 }
 
 /// Header cells that name the password column and the user column of a credential table.
