@@ -61,6 +61,14 @@ const DEFAULT_SEARCH_AFTER: usize = 200;
 const DEFAULT_WINDOW: usize = 60;
 /// Largest window or search reach a pattern may ask for.
 const MAX_REACH: usize = 65_536;
+/// Largest context window: context is searched around every candidate, so this bounds the work
+/// per candidate.
+const MAX_WINDOW: usize = 4_096;
+/// Candidates kept from one text. Past this (a text that is nothing but values), counts stop
+/// growing rather than memory.
+pub const MAX_CANDIDATES: usize = 200_000;
+/// Pending keyword windows merged in place once this many have piled up.
+const WINDOW_COMPACT: usize = 8_192;
 
 /// One compiled recogniser.
 #[derive(Debug)]
@@ -314,13 +322,16 @@ impl Detector {
                 let negative_window = p.negative_window.unwrap_or(window);
                 let search_before = p.search_before.unwrap_or(0);
                 let search_after = p.search_after.unwrap_or(DEFAULT_SEARCH_AFTER);
-                if [window, negative_window, search_before, search_after]
-                    .iter()
-                    .any(|&w| w > MAX_REACH)
-                {
+                if [search_before, search_after].iter().any(|&w| w > MAX_REACH) {
                     return Err(err(
                         at,
-                        format!("windows and search reach are limited to {MAX_REACH} bytes"),
+                        format!("search_before and search_after are limited to {MAX_REACH} bytes"),
+                    ));
+                }
+                if [window, negative_window].iter().any(|&w| w > MAX_WINDOW) {
+                    return Err(err(
+                        at,
+                        format!("window and negative_window are limited to {MAX_WINDOW} bytes"),
                     ));
                 }
                 let min_count = p.min_count.unwrap_or(1);
@@ -464,7 +475,7 @@ impl Detector {
             let p = &self.patterns[pi];
             if let Some(re) = &p.regex {
                 regex_values(re, p.value_group, b, 0, b.len(), |s, e| {
-                    cands.push((pi, s, e))
+                    push_capped(&mut cands, (pi, s, e))
                 });
             }
         }
@@ -493,33 +504,22 @@ impl Detector {
                     let from = s.saturating_sub(p.search_before);
                     let to = e.saturating_add(p.search_after).min(b.len());
                     windows.push((u.pattern, from, to));
+                    if windows.len() >= WINDOW_COMPACT {
+                        merge_windows(&mut windows);
+                    }
                 } else if bounded(b, s, e) {
-                    cands.push((u.pattern, s, e));
+                    push_capped(cands, (u.pattern, s, e));
                 }
             }
         });
-        if windows.is_empty() {
-            return;
-        }
-        windows.sort_unstable();
-        let mut i = 0;
-        while i < windows.len() {
-            let (pi, from, mut to) = windows[i];
-            let mut j = i + 1;
-            while let Some(&(pj, f2, t2)) = windows.get(j) {
-                if pj != pi || f2 > to {
-                    break;
-                }
-                to = to.max(t2);
-                j += 1;
-            }
+        merge_windows(&mut windows);
+        for &(pi, from, to) in &windows {
             let p = &self.patterns[pi];
             if let Some(re) = &p.regex {
                 regex_values(re, p.value_group, b, from, to, |s, e| {
-                    cands.push((pi, s, e))
+                    push_capped(cands, (pi, s, e))
                 });
             }
-            i = j;
         }
     }
 
@@ -550,7 +550,9 @@ impl Detector {
                 };
                 let p = &self.patterns[pi];
                 if let Some(re) = &p.regex {
-                    regex_values(re, p.value_group, b, gs, ge, |s, e| cands.push((pi, s, e)));
+                    regex_values(re, p.value_group, b, gs, ge, |s, e| {
+                        push_capped(cands, (pi, s, e))
+                    });
                 }
             }
         });
@@ -645,6 +647,31 @@ impl Detector {
             })
             .collect()
     }
+}
+
+fn push_capped(cands: &mut Vec<(usize, usize, usize)>, c: (usize, usize, usize)) {
+    if cands.len() < MAX_CANDIDATES {
+        cands.push(c);
+    }
+}
+
+/// Sort (pattern, from, to) windows and merge the overlapping ones of each pattern, in place.
+fn merge_windows(windows: &mut Vec<(usize, usize, usize)>) {
+    windows.sort_unstable();
+    let mut out = 0;
+    for i in 0..windows.len() {
+        let w = windows[i];
+        if out > 0 {
+            let last = &mut windows[out - 1];
+            if last.0 == w.0 && w.1 <= last.2 {
+                last.2 = last.2.max(w.2);
+                continue;
+            }
+        }
+        windows[out] = w;
+        out += 1;
+    }
+    windows.truncate(out);
 }
 
 /// Run `re` over `b[from..to]` (look-around sees the bytes outside) and report the span of each

@@ -856,3 +856,50 @@ fn regex_needs_count_required_digits_and_letters() {
         }
     );
 }
+
+#[test]
+fn detector_is_shareable_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Detector>();
+}
+
+#[test]
+fn window_merging() {
+    let mut w = vec![
+        (1, 50, 60),
+        (0, 10, 20),
+        (0, 15, 30),
+        (0, 31, 40),
+        (1, 55, 70),
+        (0, 40, 45),
+    ];
+    merge_windows(&mut w);
+    assert_eq!(w, vec![(0, 10, 30), (0, 31, 45), (1, 50, 70)]);
+}
+
+#[test]
+fn adversarial_texts_stay_bounded() {
+    let d = det();
+    let card4 = group4(&card("4539", 16, 11), " ");
+    let texts = [
+        "password ".repeat(30_000),
+        "Password: Tr0ub4dor&3 ".repeat(5_000),
+        "user,password\n".repeat(20_000),
+        "1 ".repeat(100_000),
+        format!("{card4} ").repeat(10_000),
+        "-----BEGIN ".repeat(20_000),
+        "eyJ".repeat(50_000),
+        "account 48213907 bank ".repeat(5_000),
+    ];
+    for t in &texts {
+        let started = std::time::Instant::now();
+        let m = d.find(t);
+        assert!(m.len() <= MAX_CANDIDATES);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{:?}: {:?}",
+            mask(&t[..20]),
+            started.elapsed()
+        );
+    }
+}

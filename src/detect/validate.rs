@@ -837,6 +837,15 @@ fn looks_like_code_or_path(v: &[u8]) -> bool {
             .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
 }
 
+/// How far validators look around a value: they never scan a whole text per candidate.
+const SCAN_LIMIT: usize = 256;
+
+/// Up to SCAN_LIMIT bytes of `text` from `at`.
+fn bounded_after(text: &[u8], at: usize) -> &[u8] {
+    text.get(at..(at + SCAN_LIMIT).min(text.len()))
+        .unwrap_or(&[])
+}
+
 /// Accepted length of a password value at `text[start..end]`, or None.
 pub fn password(text: &[u8], start: usize, end: usize) -> Option<usize> {
     let raw = text.get(start..end)?;
@@ -849,7 +858,7 @@ pub fn password(text: &[u8], start: usize, end: usize) -> Option<usize> {
         return None;
     }
     // "Password: X" / "pwd=X" is a form; "the password is X" is prose.
-    let before = text.get(..start)?;
+    let before = text.get(start.saturating_sub(SCAN_LIMIT)..start)?;
     let sep = before
         .iter()
         .rev()
@@ -861,7 +870,7 @@ pub fn password(text: &[u8], start: usize, end: usize) -> Option<usize> {
             true
         } else {
             // A plain word counts when it stands alone at the end of its line.
-            let rest = text.get(start + v.len()..).unwrap_or(&[]);
+            let rest = bounded_after(text, start + v.len());
             let line_rest = rest.split(|&b| b == b'\n').next().unwrap_or(&[]);
             v.len() >= 4
                 && line_rest
@@ -984,7 +993,9 @@ pub fn bank_account(text: &[u8], start: usize, end: usize) -> bool {
         return false;
     }
     // Amounts: "$1234", "1234.56", "1,234".
-    let before = text.get(..start).unwrap_or(&[]);
+    let before = text
+        .get(start.saturating_sub(SCAN_LIMIT)..start)
+        .unwrap_or(&[]);
     let prev = before.iter().rev().find(|b| !b.is_ascii_whitespace());
     if matches!(prev, Some(b'$' | b'#' | b'+')) && prev == before.last() {
         return false;
@@ -999,11 +1010,11 @@ pub fn bank_account(text: &[u8], start: usize, end: usize) -> bool {
         return false;
     }
     // The nearest label before the value on its line decides what the number is.
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |p| p + 1);
-    let from = line_start.max(start.saturating_sub(48));
+    let near_start = start.saturating_sub(48);
+    let from = text
+        .get(near_start..start)
+        .and_then(|b| b.iter().rposition(|&c| c == b'\n'))
+        .map_or(near_start, |p| near_start + p + 1);
     let mut head = [0u8; 48];
     let src = text.get(from..start).unwrap_or(&[]);
     let n = src.len().min(head.len());
@@ -1136,26 +1147,38 @@ fn split_cells(line: &[u8], base: usize, delim: Delim, out: &mut Vec<(usize, usi
     }
 }
 
+/// Longest header line and data row of a credential table.
+const MAX_HEADER: usize = 400;
+const MAX_ROW: usize = 2_000;
+
 /// Largest number of data rows read from one table.
 const MAX_TABLE_ROWS: usize = 10_000;
 
 /// Expand a header hit ("password" in `user,password`) into one span per data row, covering
 /// the row's user cell through its password cell.
 pub fn credential_table(text: &[u8], start: usize, end: usize, out: &mut Vec<(usize, usize)>) {
-    let ls = text
-        .get(..start)
+    // The header line, if it is at most MAX_HEADER bytes long.
+    let back = start.saturating_sub(MAX_HEADER);
+    let ls = match text
+        .get(back..start)
         .and_then(|b| b.iter().rposition(|&c| c == b'\n'))
-        .map_or(0, |p| p + 1);
-    let le = text
-        .get(end..)
+    {
+        Some(p) => back + p + 1,
+        None if back == 0 => 0,
+        None => return,
+    };
+    let ahead = (ls + MAX_HEADER).min(text.len());
+    let le = match text
+        .get(end..ahead)
         .and_then(|b| b.iter().position(|&c| c == b'\n'))
-        .map_or(text.len(), |p| end + p);
+    {
+        Some(p) => end + p,
+        None if ahead == text.len() => text.len(),
+        None => return,
+    };
     let Some(header) = text.get(ls..le) else {
         return;
     };
-    if header.len() > 400 {
-        return;
-    }
     let delim = [b'\t', b'|', b';', b',']
         .into_iter()
         .find(|d| header.contains(d))
@@ -1182,10 +1205,16 @@ pub fn credential_table(text: &[u8], start: usize, end: usize, out: &mut Vec<(us
     let mut rows = 0;
     let mut row_cells = Vec::new();
     while pos < text.len() && rows < MAX_TABLE_ROWS {
-        let line_end = text
-            .get(pos..)
+        let ahead = (pos + MAX_ROW).min(text.len());
+        let line_end = match text
+            .get(pos..ahead)
             .and_then(|b| b.iter().position(|&c| c == b'\n'))
-            .map_or(text.len(), |p| pos + p);
+        {
+            Some(p) => pos + p,
+            None if ahead == text.len() => text.len(),
+            // A row this long is not a credential table's.
+            None => break,
+        };
         let Some(line) = text.get(pos..line_end) else {
             break;
         };
@@ -1209,7 +1238,8 @@ pub fn credential_table(text: &[u8], start: usize, end: usize, out: &mut Vec<(us
             break;
         };
         let (uv, pv) = (cell(u), cell(p));
-        if uv.is_empty() || pv.is_empty() {
+        // Empty cells end the table; so does another header row (each row is read once).
+        if uv.is_empty() || pv.is_empty() || is_password_header(pv) {
             break;
         }
         rows += 1;
