@@ -903,3 +903,69 @@ fn adversarial_texts_stay_bounded() {
         );
     }
 }
+
+#[test]
+fn realistic_sentences() {
+    for (t, kind, c) in [
+        ("My social is 536-22-1234, thanks", "us_ssn", Medium),
+        (
+            "Please charge my Visa 4539-1488-0343-6467, exp 04/26, CVV 123",
+            "credit_card",
+            High,
+        ),
+        (
+            "Acct #: 48213907, Routing #: 021000021 at Chase",
+            "bank_account",
+            High,
+        ),
+        (
+            "Wire to First National Bank, ABA 021000021, Account 4821390712",
+            "bank_account",
+            High,
+        ),
+        (
+            "Wire to First National Bank, ABA 021000021, Account 4821390712",
+            "aba_routing",
+            High,
+        ),
+        ("DL: 48213907 (TX)", "drivers_license", High),
+        ("Medicare #: 1EG4-TE5-MK73", "medicare_mbi", High),
+        ("Dr. Smith, NPI 1234567893, DEA AB1234563", "npi", High),
+        (
+            "Dr. Smith, NPI 1234567893, DEA AB1234563",
+            "dea_number",
+            High,
+        ),
+        ("login: jdoe / pass: Winter2024!", "password", High),
+        (
+            "your new password Winter2024! works now",
+            "password",
+            Medium,
+        ),
+        (
+            "jdbc:sqlserver://db01;user=app;password=Xk9#mPq2;",
+            "api_token",
+            High,
+        ),
+        (
+            "jdbc:sqlserver://db01;user=app;password=Xk9#mPq2;",
+            "password",
+            Medium,
+        ),
+    ] {
+        assert_kind(t, kind, c);
+    }
+    for (t, kind) in [
+        (
+            "the password MD5 hash d41d8cd98f00b204e9800998ecf8427e",
+            "password",
+        ),
+        ("store the password SHA256-hashed", "password"),
+        ("I will pass: tomorrow is fine", "password"),
+        ("password protection is enabled", "password"),
+        ("Password missing!", "password"),
+        ("error: \"Password protected!\"", "password"),
+    ] {
+        assert_not_reported(t, kind);
+    }
+}

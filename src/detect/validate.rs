@@ -878,7 +878,12 @@ pub fn password(text: &[u8], start: usize, end: usize) -> Option<usize> {
                     .all(|b| b.is_ascii_whitespace() || matches!(b, b'.' | b'"' | b'\''))
         }
     } else {
-        password_like(v)
+        // In a sentence, a closing "!" or "?" is punctuation ("Password protected!").
+        let core = v
+            .strip_suffix(b"!")
+            .or_else(|| v.strip_suffix(b"?"))
+            .unwrap_or(v);
+        password_like(core) && !is_not_password_word(core)
     };
     ok.then_some(v.len())
 }
