@@ -491,6 +491,7 @@ impl Detector {
         };
         // (pattern, from, to): where each keyword-triggered regex must run.
         let mut windows: Vec<(usize, usize, usize)> = Vec::new();
+        let mut compact_at = WINDOW_COMPACT;
         kw.scan(b, |id, s, e| {
             let Some(uses) = self.keyword_uses.get(id) else {
                 return;
@@ -504,8 +505,10 @@ impl Detector {
                     let from = s.saturating_sub(p.search_before);
                     let to = e.saturating_add(p.search_after).min(b.len());
                     windows.push((u.pattern, from, to));
-                    if windows.len() >= WINDOW_COMPACT {
+                    if windows.len() >= compact_at {
                         merge_windows(&mut windows);
+                        // Next time only after the list has doubled: amortised O(n log n).
+                        compact_at = (2 * windows.len()).max(WINDOW_COMPACT);
                     }
                 } else if bounded(b, s, e) {
                     push_capped(cands, (u.pattern, s, e));

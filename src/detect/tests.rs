@@ -969,3 +969,18 @@ fn realistic_sentences() {
         assert_not_reported(t, kind);
     }
 }
+
+#[test]
+fn many_separate_keyword_windows_stay_fast() {
+    // Thousands of keyword hits whose windows do not overlap (one per line, far apart).
+    let line = format!("Password: Tr0ub4dor&3 {}\n", "x".repeat(400));
+    let t = line.repeat(20_000);
+    let started = std::time::Instant::now();
+    let m = det().find(&t);
+    assert_eq!(m.iter().filter(|m| m.kind == "password").count(), 20_000);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
