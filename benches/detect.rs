@@ -14,7 +14,7 @@ struct Texts(Vec<String>);
 
 impl Sink for Texts {
     fn text(&mut self, _location: &str, text: &str) {
-        self.0.push(normalize(text).into_owned());
+        self.0.push(text.to_string());
     }
     fn encrypted(&mut self, _location: &str, _kind: &str) {}
     fn unscannable(&mut self, _location: &str, _reason: &str) {}
@@ -108,10 +108,21 @@ fn dense_text() -> String {
 
 fn bench(c: &mut Criterion) {
     let detector = Detector::new(&[]).expect("built-in patterns load");
-    let texts = ham_texts();
+    let raw = ham_texts();
+    let texts: Vec<String> = raw.iter().map(|t| normalize(t).into_owned()).collect();
     let total: usize = texts.iter().map(String::len).sum();
     let mut g = c.benchmark_group("detect");
     if total > 0 {
+        let raw_total: usize = raw.iter().map(String::len).sum();
+        g.throughput(Throughput::Bytes(raw_total as u64));
+        g.bench_function("normalize_ham_dev", |b| {
+            b.iter(|| {
+                raw.iter()
+                    .map(|t| normalize(black_box(t)).len())
+                    .sum::<usize>()
+            })
+        });
+        g.throughput(Throughput::Bytes(total as u64));
         g.throughput(Throughput::Bytes(total as u64));
         g.bench_function("ham_dev_segments", |b| {
             b.iter(|| {

@@ -59,7 +59,7 @@ pub struct PatternError {
 const DEFAULT_SEARCH_AFTER: usize = 200;
 /// Default context window, bytes on each side of the value.
 const DEFAULT_WINDOW: usize = 60;
-/// Largest window or search reach a pattern may ask for.
+/// Largest `search_before`/`search_after` (keyword windows are merged, so work stays linear).
 const MAX_REACH: usize = 65_536;
 /// Largest context window: context is searched around every candidate, so this bounds the work
 /// per candidate.
@@ -235,6 +235,118 @@ fn valid_kind(kind: &str) -> bool {
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
+/// Check and compile one `[[pattern]]` of `loaded`; errors point at the offending line.
+fn compile_pattern(
+    loaded: &spec::Loaded,
+    sp: &toml::Spanned<spec::PatternSpec>,
+    name: &str,
+) -> Result<Pattern, PatternError> {
+    let at = sp.span().start;
+    let p = sp.get_ref();
+    let err = |at: usize, m: String| loaded.error(at, m);
+    let kind = p.kind.get_ref().clone();
+    if !valid_kind(&kind) {
+        return Err(err(
+            p.kind.span().start,
+            format!("kind {kind:?} must be lower-case letters, digits and _"),
+        ));
+    }
+    let trigger = match p.trigger {
+        Some(t) => t,
+        None if !p.keywords.is_empty() => Trigger::Keyword,
+        None => Trigger::Text,
+    };
+    match trigger {
+        Trigger::Keyword if p.keywords.is_empty() => {
+            return Err(err(at, "trigger \"keyword\" needs `keywords`".into()));
+        }
+        Trigger::Number | Trigger::Text if p.regex.is_none() => {
+            return Err(err(at, "this trigger needs a `regex`".into()));
+        }
+        Trigger::Number | Trigger::Text if !p.keywords.is_empty() => {
+            return Err(err(
+                p.keywords[0].span().start,
+                "`keywords` are only used with trigger = \"keyword\"".into(),
+            ));
+        }
+        _ => {}
+    }
+    let (regex, value_group, needs) = match &p.regex {
+        Some(r) => {
+            let (re, needs) = build_regex(r.get_ref())
+                .map_err(|e| err(r.span().start, format!("bad regex: {e}")))?;
+            let vg = re
+                .group_info()
+                .to_index(regex_automata::PatternID::ZERO, "value");
+            (Some(re), vg, needs)
+        }
+        None => (None, None, Needs::default()),
+    };
+    let exclude = if p.exclude.is_empty() {
+        None
+    } else {
+        for e in &p.exclude {
+            syntax::parse_with(e.get_ref(), &syntax_config())
+                .map_err(|m| err(e.span().start, format!("bad exclude regex: {m}")))?;
+        }
+        let pats: Vec<&str> = p.exclude.iter().map(|e| e.get_ref().as_str()).collect();
+        Some(
+            Regex::builder()
+                .syntax(syntax_config())
+                .build_many(&pats)
+                .map_err(|m| err(at, format!("bad exclude regex: {m}")))?,
+        )
+    };
+    let context = word_set(&p.context).map_err(|m| err(at, m))?;
+    let negative = word_set(&p.negative_context).map_err(|m| err(at, m))?;
+    if p.require_context && context.is_none() {
+        return Err(err(at, "require_context needs `context` words".into()));
+    }
+    let window = p.window.unwrap_or(DEFAULT_WINDOW);
+    let negative_window = p.negative_window.unwrap_or(window);
+    let search_before = p.search_before.unwrap_or(0);
+    let search_after = p.search_after.unwrap_or(DEFAULT_SEARCH_AFTER);
+    if [search_before, search_after].iter().any(|&w| w > MAX_REACH) {
+        return Err(err(
+            at,
+            format!("search_before and search_after are limited to {MAX_REACH} bytes"),
+        ));
+    }
+    if [window, negative_window].iter().any(|&w| w > MAX_WINDOW) {
+        return Err(err(
+            at,
+            format!("window and negative_window are limited to {MAX_WINDOW} bytes"),
+        ));
+    }
+    let min_count = p.min_count.unwrap_or(1);
+    if min_count == 0 {
+        return Err(err(at, "min_count must be at least 1".into()));
+    }
+    Ok(Pattern {
+        name: name.to_string(),
+        kind,
+        trigger,
+        regex,
+        regex_src: p.regex.as_ref().map(|r| r.get_ref().clone()),
+        value_group,
+        case_sensitive: p.case_sensitive,
+        min_digits: p.min_digits.unwrap_or(1).max(needs.digits).max(1),
+        min_letters: needs.letters,
+        search_before,
+        search_after,
+        validator: p.validator,
+        context,
+        window,
+        negative,
+        negative_window,
+        confidence: p.confidence,
+        context_confidence: p.context_confidence.unwrap_or(p.confidence),
+        require_context: p.require_context,
+        exclude,
+        min_count,
+    })
+}
+
 impl Detector {
     /// The built-in patterns (embedded from `patterns/`), plus every `*.toml` file of `extra_dirs`.
     pub fn new(extra_dirs: &[PathBuf]) -> Result<Detector, PatternError> {
@@ -246,7 +358,6 @@ impl Detector {
         let mut keyword_uses: Vec<Vec<KeywordUse>> = Vec::new();
         for loaded in &files {
             for sp in &loaded.spec.pattern {
-                let at = sp.span().start;
                 let p = sp.get_ref();
                 let err = |at: usize, m: String| loaded.error(at, m);
                 let name = p.name.get_ref().trim().to_string();
@@ -260,89 +371,9 @@ impl Detector {
                     ));
                 }
                 names.insert(name.clone(), loaded.file.clone());
-                let kind = p.kind.get_ref().clone();
-                if !valid_kind(&kind) {
-                    return Err(err(
-                        p.kind.span().start,
-                        format!("kind {kind:?} must be lower-case letters, digits and _"),
-                    ));
-                }
-                let trigger = match p.trigger {
-                    Some(t) => t,
-                    None if !p.keywords.is_empty() => Trigger::Keyword,
-                    None => Trigger::Text,
-                };
-                match trigger {
-                    Trigger::Keyword if p.keywords.is_empty() => {
-                        return Err(err(at, "trigger \"keyword\" needs `keywords`".into()));
-                    }
-                    Trigger::Number | Trigger::Text if p.regex.is_none() => {
-                        return Err(err(at, "this trigger needs a `regex`".into()));
-                    }
-                    Trigger::Number | Trigger::Text if !p.keywords.is_empty() => {
-                        return Err(err(
-                            p.keywords[0].span().start,
-                            "`keywords` are only used with trigger = \"keyword\"".into(),
-                        ));
-                    }
-                    _ => {}
-                }
-                let (regex, value_group, needs) = match &p.regex {
-                    Some(r) => {
-                        let (re, needs) = build_regex(r.get_ref())
-                            .map_err(|e| err(r.span().start, format!("bad regex: {e}")))?;
-                        let vg = re
-                            .group_info()
-                            .to_index(regex_automata::PatternID::ZERO, "value");
-                        (Some(re), vg, needs)
-                    }
-                    None => (None, None, Needs::default()),
-                };
-                let exclude = if p.exclude.is_empty() {
-                    None
-                } else {
-                    for e in &p.exclude {
-                        syntax::parse_with(e.get_ref(), &syntax_config())
-                            .map_err(|m| err(e.span().start, format!("bad exclude regex: {m}")))?;
-                    }
-                    let pats: Vec<&str> = p.exclude.iter().map(|e| e.get_ref().as_str()).collect();
-                    Some(
-                        Regex::builder()
-                            .syntax(syntax_config())
-                            .build_many(&pats)
-                            .map_err(|m| err(at, format!("bad exclude regex: {m}")))?,
-                    )
-                };
-                let context = word_set(&p.context).map_err(|m| err(at, m))?;
-                let negative = word_set(&p.negative_context).map_err(|m| err(at, m))?;
-                if p.require_context && context.is_none() {
-                    return Err(err(at, "require_context needs `context` words".into()));
-                }
-                let window = p.window.unwrap_or(DEFAULT_WINDOW);
-                let negative_window = p.negative_window.unwrap_or(window);
-                let search_before = p.search_before.unwrap_or(0);
-                let search_after = p.search_after.unwrap_or(DEFAULT_SEARCH_AFTER);
-                if [search_before, search_after].iter().any(|&w| w > MAX_REACH) {
-                    return Err(err(
-                        at,
-                        format!("search_before and search_after are limited to {MAX_REACH} bytes"),
-                    ));
-                }
-                if [window, negative_window].iter().any(|&w| w > MAX_WINDOW) {
-                    return Err(err(
-                        at,
-                        format!("window and negative_window are limited to {MAX_WINDOW} bytes"),
-                    ));
-                }
-                let min_count = p.min_count.unwrap_or(1);
-                if min_count == 0 {
-                    return Err(err(at, "min_count must be at least 1".into()));
-                }
-                if p.validator.is_none() && regex.is_none() && trigger == Trigger::Keyword {
-                    // A dictionary pattern: every keyword occurrence is a value.
-                }
+                let pattern = compile_pattern(loaded, sp, &name)?;
                 let idx = patterns.len();
-                if trigger == Trigger::Keyword {
+                if pattern.trigger == Trigger::Keyword {
                     for k in &p.keywords {
                         let lit = k.get_ref().as_bytes().to_vec();
                         if lit.is_empty() || lit.len() > 200 {
@@ -368,29 +399,7 @@ impl Detector {
                         }
                     }
                 }
-                patterns.push(Pattern {
-                    name,
-                    kind,
-                    trigger,
-                    regex,
-                    regex_src: p.regex.as_ref().map(|r| r.get_ref().clone()),
-                    value_group,
-                    case_sensitive: p.case_sensitive,
-                    min_digits: p.min_digits.unwrap_or(1).max(needs.digits).max(1),
-                    min_letters: needs.letters,
-                    search_before,
-                    search_after,
-                    validator: p.validator,
-                    context,
-                    window,
-                    negative,
-                    negative_window,
-                    confidence: p.confidence,
-                    context_confidence: p.context_confidence.unwrap_or(p.confidence),
-                    require_context: p.require_context,
-                    exclude,
-                    min_count,
-                });
+                patterns.push(pattern);
             }
         }
         let keywords = if keyword_list.is_empty() {
