@@ -799,19 +799,53 @@ fn is_dash(c: char) -> bool {
 /// Unicode NFKC (full-width digits become ASCII), zero-width characters and soft hyphens
 /// removed, typographic dashes made `-`. ASCII text, and text that is already in that form,
 /// is returned as it is, without a copy.
+///
+/// Only the non-ASCII stretches (with the ASCII character before each, which a combining mark
+/// may attach to) go through the normaliser; ASCII between them is copied as it is. That gives
+/// the same result as normalising the whole text, because no character composes with a
+/// following ASCII character, and it is many times faster on mail that is mostly ASCII with an
+/// occasional no-break space.
 pub fn normalize(text: &str) -> Cow<'_, str> {
     if text.is_ascii() {
         return Cow::Borrowed(text);
     }
-    let clean = !text.chars().any(|c| is_invisible(c) || is_dash(c));
-    if clean && is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+    let needs_work = non_ascii_stretches(text).any(|(s, e)| {
+        let part = text.get(s..e).unwrap_or("");
+        part.chars().any(|c| is_invisible(c) || is_dash(c))
+            || is_nfkc_quick(part.chars()) != IsNormalized::Yes
+    });
+    if !needs_work {
         return Cow::Borrowed(text);
     }
-    Cow::Owned(
-        text.chars()
-            .filter(|&c| !is_invisible(c))
-            .nfkc()
-            .map(|c| if is_dash(c) { '-' } else { c })
-            .collect(),
-    )
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    for (s, e) in non_ascii_stretches(text) {
+        out.push_str(text.get(copied..s).unwrap_or(""));
+        let part = text.get(s..e).unwrap_or("");
+        out.extend(
+            part.chars()
+                .filter(|&c| !is_invisible(c))
+                .nfkc()
+                .map(|c| if is_dash(c) { '-' } else { c }),
+        );
+        copied = e;
+    }
+    out.push_str(text.get(copied..).unwrap_or(""));
+    Cow::Owned(out)
+}
+
+/// Byte ranges of the non-ASCII runs of `text`, each extended back over one ASCII character.
+fn non_ascii_stretches(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let b = text.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let j = i + b.get(i..)?.iter().position(|&c| c >= 0x80)?;
+        let start = if j > i { j - 1 } else { j };
+        let end = j + b
+            .get(j..)
+            .and_then(|r| r.iter().position(|&c| c < 0x80))
+            .unwrap_or(b.len() - j);
+        i = end;
+        Some((start, end))
+    })
 }

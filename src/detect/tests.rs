@@ -627,6 +627,58 @@ fn odd_input_does_not_panic() {
 }
 
 #[test]
+fn normalize_by_stretches_equals_whole_text_nfkc() {
+    // Pieces that stress composition and reordering next to ASCII.
+    let pieces = [
+        "a",
+        "e",
+        "<",
+        " ",
+        "1",
+        "\u{301}",
+        "\u{338}",
+        "\u{327}\u{301}",
+        "\u{A0}",
+        "\u{FF15}",
+        "\u{FB01}",
+        "\u{1100}",
+        "\u{1161}",
+        "\u{11A8}",
+        "\u{200B}",
+        "\u{AD}",
+        "\u{2013}",
+        "é",
+        "\u{2460}",
+        "\u{3000}",
+        "x\u{323}\u{307}",
+        "\u{FEFF}",
+        "ǅ",
+        "\u{2126}",
+    ];
+    let whole = |t: &str| -> String {
+        t.chars()
+            .filter(|&c| !is_invisible(c))
+            .nfkc()
+            .map(|c| if is_dash(c) { '-' } else { c })
+            .collect()
+    };
+    let mut x: u32 = 7;
+    for _ in 0..3000 {
+        let mut t = String::new();
+        for _ in 0..12 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            t.push_str(pieces[(x >> 16) as usize % pieces.len()]);
+        }
+        assert_eq!(
+            normalize(&t),
+            whole(&t),
+            "{:?}",
+            t.escape_unicode().to_string()
+        );
+    }
+}
+
+#[test]
 fn normalize_forms() {
     assert!(matches!(normalize("plain ascii"), Cow::Borrowed(_)));
     assert!(matches!(normalize("café déjà vu"), Cow::Borrowed(_)));
