@@ -2,9 +2,9 @@
 //!
 //! Recognisers are data (`patterns/*.toml`, format in `patterns/README.md`). At start-up they are
 //! compiled once into:
-//! - one keyword automaton over the keywords of all patterns ([`keywords`]),
+//! - one keyword automaton over the keywords of all patterns (`keywords.rs`),
 //! - one multi-pattern regex over the number-shaped patterns, run only on number groups
-//!   ([`numbers`]),
+//!   (`numbers.rs`),
 //! - one regex per pattern, run only where its trigger says it may match,
 //! - small context automata, run only around values that passed their validator.
 //!
