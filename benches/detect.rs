@@ -1,0 +1,153 @@
+//! Throughput of `Detector::find`: on the decoded text of real benign mail (ham-dev), and on a
+//! synthetic text dense with sensitive values.
+//!
+//! `cargo bench --bench detect -- --warm-up-time 1 --measurement-time 3`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use maildlp::decode::{self, Ctx, Sink};
+use maildlp::detect::{Detector, normalize};
+use maildlp::limits::Limits;
+use std::hint::black_box;
+use std::path::Path;
+
+struct Texts(Vec<String>);
+
+impl Sink for Texts {
+    fn text(&mut self, _location: &str, text: &str) {
+        self.0.push(text.to_string());
+    }
+    fn encrypted(&mut self, _location: &str, _kind: &str) {}
+    fn unscannable(&mut self, _location: &str, _reason: &str) {}
+}
+
+/// The text segments maildlp's decoder produces for each message of the corpus.
+fn ham_texts() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora/ham-dev");
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    paths.sort();
+    let limits = Limits::default();
+    let mut texts = Texts(Vec::new());
+    for p in paths {
+        if let Ok(raw) = std::fs::read(&p) {
+            let mut ctx = Ctx::new(&limits, &mut texts);
+            decode::decode_message(&mut ctx, &raw);
+        }
+    }
+    texts.0
+}
+
+fn luhn_complete(prefix: &str, len: usize, seed: u64) -> String {
+    let mut d: Vec<u32> = prefix.bytes().map(|b| u32::from(b - b'0')).collect();
+    let mut x = seed;
+    while d.len() < len - 1 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        d.push(((x >> 33) % 10) as u32);
+    }
+    let sum = |d: &[u32]| -> u32 {
+        d.iter()
+            .rev()
+            .enumerate()
+            .map(|(i, &v)| {
+                if i % 2 == 1 {
+                    let w = v * 2;
+                    if w > 9 { w - 9 } else { w }
+                } else {
+                    v
+                }
+            })
+            .sum()
+    };
+    for c in 0..10 {
+        let mut t = d.clone();
+        t.push(c);
+        if sum(&t) % 10 == 0 {
+            return t.iter().map(|v| char::from(b'0' + *v as u8)).collect();
+        }
+    }
+    String::new()
+}
+
+/// About 1 MB of synthetic mail text in which every few lines hold a sensitive value (all
+/// values are generated: none is a real person's).
+fn dense_text() -> String {
+    let mut s = String::new();
+    let mut i: u64 = 0;
+    while s.len() < 1_000_000 {
+        i += 1;
+        let area = 100 + (i * 37) % 500;
+        let group = 10 + (i * 13) % 89;
+        let serial = 1000 + (i * 7919) % 8999;
+        let card = luhn_complete("4539", 16, i);
+        let card = format!(
+            "{} {} {} {}",
+            &card[0..4],
+            &card[4..8],
+            &card[8..12],
+            &card[12..16]
+        );
+        s.push_str(&format!(
+            "Hello team, following up on the case from meeting {i} on 2002-08-22 at 10:{:02}.\n\
+             Employee SSN {area:03}-{group:02}-{serial:04} and phone (555) 123-{:04}.\n\
+             Please charge card {card} exp 12/27, order #{}.\n\
+             Login for the portal: username: user{i} password: Pw{i}x!Zq{}\n\
+             Routing 021000021 account 4821{:05} at First Bank.\n\
+             Nothing else here, regards, the office. Version 2.4.18, see ticket 88{i}.\n\n",
+            i % 60,
+            i % 10000,
+            1_000_000 + i,
+            i * 31,
+            i % 100_000,
+        ));
+    }
+    s
+}
+
+fn bench(c: &mut Criterion) {
+    let detector = Detector::new(&[]).expect("built-in patterns load");
+    let raw = ham_texts();
+    let texts: Vec<String> = raw.iter().map(|t| normalize(t).into_owned()).collect();
+    let total: usize = texts.iter().map(String::len).sum();
+    let mut g = c.benchmark_group("detect");
+    if total > 0 {
+        let raw_total: usize = raw.iter().map(String::len).sum();
+        g.throughput(Throughput::Bytes(raw_total as u64));
+        g.bench_function("normalize_ham_dev", |b| {
+            b.iter(|| {
+                raw.iter()
+                    .map(|t| normalize(black_box(t)).len())
+                    .sum::<usize>()
+            })
+        });
+        g.throughput(Throughput::Bytes(total as u64));
+        g.throughput(Throughput::Bytes(total as u64));
+        g.bench_function("ham_dev_segments", |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for t in &texts {
+                    n += detector.find(black_box(t)).len();
+                }
+                n
+            })
+        });
+        let joined = texts.join("\n");
+        g.throughput(Throughput::Bytes(joined.len() as u64));
+        g.bench_function("ham_dev_joined", |b| {
+            b.iter(|| detector.find(black_box(&joined)).len())
+        });
+    } else {
+        eprintln!("ham-dev corpus not found: skipping the ham benchmarks");
+    }
+    let dense = dense_text();
+    g.throughput(Throughput::Bytes(dense.len() as u64));
+    g.bench_function("dense_synthetic", |b| {
+        b.iter(|| detector.find(black_box(&dense)).len())
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

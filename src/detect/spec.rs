@@ -1,0 +1,175 @@
+//! Pattern files: the TOML format (see `patterns/README.md`), reading it, and errors that name
+//! the file and line of the problem.
+
+use super::PatternError;
+use super::validate::Validator;
+use crate::model::Confidence;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// The built-in pattern files, compiled into the binary so it works from any directory.
+pub const BUILTIN: &[(&str, &str)] = &[
+    (
+        "patterns/government_ids.toml",
+        include_str!("../../patterns/government_ids.toml"),
+    ),
+    (
+        "patterns/financial.toml",
+        include_str!("../../patterns/financial.toml"),
+    ),
+    (
+        "patterns/health.toml",
+        include_str!("../../patterns/health.toml"),
+    ),
+    (
+        "patterns/credentials.toml",
+        include_str!("../../patterns/credentials.toml"),
+    ),
+    (
+        "patterns/legal.toml",
+        include_str!("../../patterns/legal.toml"),
+    ),
+];
+
+/// How a pattern finds its candidates: the cheap step that decides where its regex runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Trigger {
+    /// Near a keyword (one shared automaton finds all keywords of all patterns in one pass).
+    Keyword,
+    /// On runs of digits (with letters and single separators attached): numbers, IDs.
+    Number,
+    /// Over the whole text. Fine for a regex that starts with a literal; slow otherwise.
+    Text,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    #[serde(default)]
+    pub pattern: Vec<Spanned<PatternSpec>>,
+}
+
+/// One `[[pattern]]` table, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatternSpec {
+    pub name: Spanned<String>,
+    pub kind: Spanned<String>,
+    #[serde(default)]
+    pub trigger: Option<Trigger>,
+    #[serde(default)]
+    pub regex: Option<Spanned<String>>,
+    #[serde(default)]
+    pub keywords: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub case_sensitive: bool,
+    #[serde(default)]
+    pub min_digits: Option<usize>,
+    #[serde(default)]
+    pub search_before: Option<usize>,
+    #[serde(default)]
+    pub search_after: Option<usize>,
+    #[serde(default)]
+    pub validator: Option<Validator>,
+    #[serde(default)]
+    pub context: Vec<String>,
+    #[serde(default)]
+    pub window: Option<usize>,
+    #[serde(default)]
+    pub negative_context: Vec<String>,
+    #[serde(default)]
+    pub negative_window: Option<usize>,
+    pub confidence: Confidence,
+    #[serde(default)]
+    pub context_confidence: Option<Confidence>,
+    #[serde(default)]
+    pub require_context: bool,
+    #[serde(default)]
+    pub exclude: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub min_count: Option<usize>,
+}
+
+/// A parsed file with what is needed to point at lines in it.
+pub struct Loaded {
+    pub file: String,
+    pub source: String,
+    pub spec: FileSpec,
+}
+
+impl Loaded {
+    /// An error at byte offset `at` of this file.
+    pub fn error(&self, at: usize, message: impl Into<String>) -> PatternError {
+        PatternError {
+            file: self.file.clone(),
+            line: line_of(&self.source, at),
+            message: message.into(),
+        }
+    }
+}
+
+/// 1-based line of byte offset `at`.
+pub fn line_of(source: &str, at: usize) -> usize {
+    let at = at.min(source.len());
+    source
+        .as_bytes()
+        .get(..at)
+        .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+        + 1
+}
+
+/// Parse one pattern file.
+pub fn parse(file: &str, source: String) -> Result<Loaded, PatternError> {
+    match toml::from_str::<FileSpec>(&source) {
+        Ok(spec) => Ok(Loaded {
+            file: file.to_string(),
+            source,
+            spec,
+        }),
+        Err(e) => Err(PatternError {
+            file: file.to_string(),
+            line: e.span().map_or(1, |s| line_of(&source, s.start)),
+            message: e.message().trim().to_string(),
+        }),
+    }
+}
+
+/// The built-in files and then every `*.toml` of each extra directory (sorted by name, so the
+/// order and thus duplicate-name errors are stable).
+pub fn load_all(extra_dirs: &[PathBuf]) -> Result<Vec<Loaded>, PatternError> {
+    let mut out = Vec::new();
+    for (name, src) in BUILTIN {
+        out.push(parse(name, (*src).to_string())?);
+    }
+    for dir in extra_dirs {
+        for path in toml_files(dir)? {
+            let file = path.display().to_string();
+            let source = std::fs::read_to_string(&path).map_err(|e| PatternError {
+                file: file.clone(),
+                line: 0,
+                message: format!("cannot read: {e}"),
+            })?;
+            out.push(parse(&file, source)?);
+        }
+    }
+    Ok(out)
+}
+
+fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, PatternError> {
+    let err = |e: std::io::Error| PatternError {
+        file: dir.display().to_string(),
+        line: 0,
+        message: format!("cannot read pattern directory: {e}"),
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(err)? {
+        let path = entry.map_err(err)?.path();
+        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}

@@ -1,0 +1,1038 @@
+//! Detection tests per kind: positives in several formats and the hard negatives a naive regex
+//! would flag. All values are synthetic. Failure messages show kinds and masked values only.
+
+use super::*;
+use crate::mask::mask;
+use std::sync::OnceLock;
+
+fn det() -> &'static Detector {
+    static D: OnceLock<Detector> = OnceLock::new();
+    D.get_or_init(|| Detector::new(&[]).expect("built-in patterns load"))
+}
+
+/// (kind, confidence, masked value) of every match, after normalisation.
+fn found(text: &str) -> Vec<(String, Confidence, String)> {
+    let t = normalize(text);
+    det()
+        .find(&t)
+        .into_iter()
+        .map(|m| (m.kind, m.confidence, mask(&t[m.start..m.end])))
+        .collect()
+}
+
+/// The most confident match of `kind` in `text`, if any.
+fn best(text: &str, kind: &str) -> Option<Confidence> {
+    found(text)
+        .into_iter()
+        .filter(|f| f.0 == kind)
+        .map(|f| f.1)
+        .max()
+}
+
+#[track_caller]
+fn assert_kind(text: &str, kind: &str, at_least: Confidence) {
+    let got = best(text, kind);
+    assert!(
+        got.is_some_and(|c| c >= at_least),
+        "expected {kind} >= {at_least:?}, found {:?} in {:?}",
+        found(text),
+        mask(text)
+    );
+}
+
+/// Not reported at the policy's default trigger level (medium).
+#[track_caller]
+fn assert_not_reported(text: &str, kind: &str) {
+    let got = best(text, kind);
+    assert!(
+        got.is_none_or(|c| c < Confidence::Medium),
+        "unexpected {kind} {got:?}: {:?} in {:?}",
+        found(text),
+        mask(text)
+    );
+}
+
+#[track_caller]
+fn assert_none(text: &str, kind: &str) {
+    assert!(
+        best(text, kind).is_none(),
+        "unexpected {kind}: {:?} in {:?}",
+        found(text),
+        mask(text)
+    );
+}
+
+use Confidence::{High, Low, Medium};
+
+/// A Luhn-valid number: `prefix`, filler digits, check digit.
+fn card(prefix: &str, len: usize, seed: u8) -> String {
+    let mut d: Vec<u8> = prefix.bytes().map(|b| b - b'0').collect();
+    let mut x = seed;
+    while d.len() < len - 1 {
+        x = x.wrapping_mul(73).wrapping_add(41);
+        d.push(x % 10);
+    }
+    (0..10)
+        .map(|c| {
+            let mut t = d.clone();
+            t.push(c);
+            t
+        })
+        .find(|t| validate::luhn(t))
+        .map(|t| t.iter().map(|&x| char::from(b'0' + x)).collect())
+        .unwrap()
+}
+
+fn group4(n: &str, sep: &str) -> String {
+    n.as_bytes()
+        .chunks(4)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+fn b64url(data: &[u8]) -> String {
+    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |a, (i, &b)| a | (u32::from(b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(char::from(A[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+// ---- us_ssn / us_itin ----
+
+#[test]
+fn ssn_formats() {
+    assert_kind("Employee SSN: 536-22-1234", "us_ssn", High);
+    assert_kind("Her number is 536-22-1234.", "us_ssn", Medium);
+    assert_kind("social security number 536 22 1234", "us_ssn", High);
+    assert_kind("536 22 1234 is on file", "us_ssn", Medium);
+    assert_kind("SSN 536221234", "us_ssn", High);
+    // Full-width digits and a zero-width space are normalised away.
+    assert_kind("SSN ５３６-２２-１２３４", "us_ssn", High);
+    assert_kind("SSN 536\u{200B}-22-1234", "us_ssn", High);
+    assert_kind("SSN 536\u{2013}22\u{2013}1234", "us_ssn", High);
+}
+
+#[test]
+fn ssn_hard_negatives() {
+    for t in [
+        "call (555) 123-4567 or 555-123-4567",
+        "on 2002-08-22 and 08/22/2002",
+        "ZIP 75201-1234",
+        "SSN 666-22-1234",
+        "SSN 900-22-1234",
+        "SSN 000-22-1234",
+        "SSN 536-00-1234",
+        "SSN 536-22-0000",
+        "SSN 078-05-1120",
+        "SSN 219-09-9999",
+        "SSN 123-45-6789",
+        "SSN XXX-XX-1234",
+        "SSN ***-**-1234",
+        "part 1-536-22-1234-5",
+        "mixed 536-22 1234",
+        "order 536221234 shipped",
+        "tracking 1Z999AA10123456784",
+    ] {
+        assert_none(t, "us_ssn");
+    }
+}
+
+#[test]
+fn itin() {
+    assert_kind("ITIN 912-70-1234", "us_itin", High);
+    assert_kind("number 912-78-1234", "us_itin", Medium);
+    assert_kind("ITIN 912781234", "us_itin", High);
+    assert_none("ITIN 912-40-1234", "us_itin");
+    assert_none("ref 912781234", "us_itin");
+    assert_none("ITIN 912-70-1234", "us_ssn");
+}
+
+// ---- credit_card ----
+
+#[test]
+fn card_formats() {
+    let visa = card("4539", 16, 1);
+    assert_kind(&format!("Visa {}", group4(&visa, " ")), "credit_card", High);
+    assert_kind(
+        &format!("number {}", group4(&visa, "-")),
+        "credit_card",
+        Medium,
+    );
+    assert_kind(&format!("number {visa}"), "credit_card", Medium);
+    let mc2 = card("2221", 16, 2);
+    assert_kind(&format!("card: {}", group4(&mc2, " ")), "credit_card", High);
+    let amex = card("378", 15, 3);
+    let amex_g = format!("{} {} {}", &amex[..4], &amex[4..10], &amex[10..]);
+    assert_kind(&format!("Amex {amex_g} exp 12/27"), "credit_card", High);
+    let diners = card("36", 14, 4);
+    assert_kind(&format!("Diners {diners}"), "credit_card", High);
+    let long = card("62", 19, 5);
+    assert_kind(&format!("UnionPay card {long}"), "credit_card", High);
+    assert_not_reported(&format!("value {long}"), "credit_card");
+    for (p, l) in [("6011", 16), ("3530", 16), ("5412", 16)] {
+        let n = card(p, l, 5);
+        assert_kind(&format!("credit card {n}"), "credit_card", High);
+    }
+    // The span is the number, masked to its last four digits.
+    let f = found(&format!("Visa {}", group4(&visa, " ")));
+    assert_eq!(f[0].2, format!("**** **** **** {}", &visa[12..]));
+}
+
+#[test]
+fn card_hard_negatives() {
+    let visa = card("4539", 16, 1);
+    let mut bad = visa.clone().into_bytes();
+    bad[15] = b'0' + (bad[15] - b'0' + 1) % 10;
+    let bad = String::from_utf8(bad).unwrap();
+    let no_issuer = card("9123", 16, 6);
+    let meter = card("1000", 16, 7);
+    for t in [
+        format!("card {}", group4(&bad, " ")),
+        format!("card {no_issuer}"),
+        format!("meter serial {meter}"),
+        format!("tracking number {}", group4(&visa, " ")),
+        "card **** **** **** 4242".to_string(),
+        "card ending in 4242".to_string(),
+        "test card 4242 4242 4242 4242".to_string(),
+        "test card 4111111111111111".to_string(),
+        "ISBN 978-0-306-40615-7".to_string(),
+        "id 123e4567-e89b-12d3-a456-426614174000".to_string(),
+        "md5 d41d8cd98f00b204e9800998ecf8427e sha 4539148803436467ab".to_string(),
+        format!("url http://example.com/item/{visa}/view"),
+        format!("{}-{}", group4(&visa, "-"), "1234"),
+    ] {
+        assert_none(&t, "credit_card");
+    }
+}
+
+// ---- aba_routing / bank_account ----
+
+#[test]
+fn routing_and_account() {
+    assert_kind("Routing number: 021000021", "aba_routing", High);
+    assert_kind("ABA 0210-0002-1", "aba_routing", High);
+    // A valid routing number with nothing to say so is only low.
+    assert_eq!(best("ref 021000021 done", "aba_routing"), Some(Low));
+    assert_none("Routing number: 021000022", "aba_routing");
+    let t = "Routing: 021000021\nChecking account: 48213907";
+    assert_kind(t, "bank_account", High);
+    let f = found(t);
+    assert!(
+        !f.iter()
+            .any(|x| x.0 == "bank_account" && x.2.ends_with("0021")),
+        "the routing number is not the account: {f:?}"
+    );
+    assert_kind(
+        "Please wire to our bank account no. 5502-381-77",
+        "bank_account",
+        High,
+    );
+    assert_kind("Direct deposit: acct 000123004821", "bank_account", High);
+}
+
+#[test]
+fn account_hard_negatives() {
+    for t in [
+        "Customer account number: 48213907 (bank holiday hours apply)",
+        "Your utility account 48213907 with the bank",
+        "Order account 48213907, paid by bank transfer",
+        "I was checking the 2002 logs at the bank",
+        "bank account ending in 4821",
+        "Account 48213907",
+        "bank account balance $4821.33",
+        "checking account 4821.33 at the bank",
+    ] {
+        assert_none(t, "bank_account");
+    }
+}
+
+// ---- iban ----
+
+#[test]
+fn iban_formats() {
+    assert_kind("IBAN: DE89 3704 0044 0532 0130 00", "iban", High);
+    assert_kind("pay to GB29 NWBK 6016 1331 9268 19 today", "iban", Medium);
+    assert_kind("GB82WEST12345698765432", "iban", Medium);
+    assert_none("IBAN: DE89 3704 0044 0532 0130 01", "iban");
+    assert_none("IBAN: DE89 3704 0044 0532 0130", "iban");
+    assert_none("code XX89 3704 0044 0532 0130 00", "iban");
+}
+
+// ---- drivers_license / passport ----
+
+#[test]
+fn drivers_license() {
+    assert_kind("Texas driver's license: 48213907", "drivers_license", High);
+    assert_kind("DL# 548213907", "drivers_license", High);
+    assert_kind("DL 48213907", "drivers_license", High);
+    assert_kind("Driver License No. D4821390", "drivers_license", High);
+    assert_kind(
+        "drivers license number is F482-139-07-215-0",
+        "drivers_license",
+        High,
+    );
+    assert_none("Texas 48213907", "drivers_license");
+    assert_none("driver's license expired 20020822", "drivers_license");
+    assert_none("software license number 48213907", "drivers_license");
+    assert_none("license 12345678", "drivers_license");
+    assert_none("download dl 48213907", "drivers_license");
+}
+
+#[test]
+fn passport() {
+    assert_kind("Passport No: 548213907", "passport", High);
+    assert_kind("passport number C48213907", "passport", High);
+    assert_none("ref 548213907", "passport");
+    assert_none("passport photo 2002-08-22", "passport");
+}
+
+// ---- health ----
+
+#[test]
+fn medicare_mbi() {
+    assert_kind("Medicare ID 1EG4-TE5-MK73", "medicare_mbi", High);
+    assert_kind("id 1EG4TE5MK73", "medicare_mbi", Medium);
+    assert_none("id 1SG4TE5MK73", "medicare_mbi");
+    assert_none("id 1EG4-TE5MK73", "medicare_mbi");
+    assert_none("id 1eg4te5mk73", "medicare_mbi");
+}
+
+#[test]
+fn npi_dea_mrn() {
+    assert_kind("Provider NPI: 1234567893", "npi", High);
+    assert_kind("1234567893 (NPI)", "npi", High);
+    assert_none("call 1234567893", "npi");
+    assert_none("NPI: 1234567890", "npi");
+    assert_kind("DEA# AB1234563", "dea_number", High);
+    assert_kind("reg AB1234563", "dea_number", Medium);
+    assert_none("DEA# AB1234564", "dea_number");
+    assert_none("DEA# IB1234563", "dea_number");
+    assert_kind("MRN: 00482139", "medical_record", High);
+    assert_kind("Patient ID 4821390", "medical_record", High);
+    assert_kind("medical record number: MR-4821390", "medical_record", High);
+    assert_none("your medical record is private", "medical_record");
+    assert_none("patient id card", "medical_record");
+}
+
+// ---- password / credential_list ----
+
+#[test]
+fn passwords() {
+    assert_kind("Password: Tr0ub4dor&3", "password", Medium);
+    assert_kind("Username: jdoe\nPassword: Tr0ub4dor&3", "password", High);
+    assert_kind(
+        "Your temporary password is Xk9#mPq2 and expires",
+        "password",
+        Medium,
+    );
+    assert_kind("db pwd=S3cr3tV4l", "password", Medium);
+    assert_kind("The password for the VPN is Wint3r!Gate", "password", High);
+    assert_kind("Password:\n  sunshine\n", "password", Medium);
+    assert_kind("PIN: 4821", "password", Medium);
+    // The span is the password, not the label.
+    let f = found("Password: Tr0ub4dor&3.");
+    assert_eq!(
+        f.iter().find(|x| x.0 == "password").map(|x| x.2.as_str()),
+        Some("*******or&3")
+    );
+}
+
+#[test]
+fn password_hard_negatives() {
+    for t in [
+        "Click here to reset your password.",
+        "Password requirements: at least 8 characters",
+        "Password: ********",
+        "Password: ••••••••",
+        "password: <your-password>",
+        "The password is incorrect, try again",
+        "The password is the same as before",
+        "password = getpass.getpass()",
+        "password: required",
+        "Forgot your password? Reset it here",
+        "pwd = /home/jdoe",
+        "conference passcode: 482139",
+        "see the password manager",
+        "password: e.g. Tr0ub4dor&3",
+        "pub password: *const u16,",
+        "password: Option<&'a [u8]>,",
+        "password : windows_sys::core::PCWSTR,",
+        "pub Password: LSA_UNICODE_STRING,",
+        "let password = hash_password(input);",
+        "Enter passphrase for key: git@github.org's password:",
+    ] {
+        assert_not_reported(t, "password");
+    }
+}
+
+#[test]
+fn credential_lists() {
+    let csv = "Accounts for the new hires:\nusername,password,department\njdoe,Winter2024!,IT\nasmith,Spring#99,HR\nbwong,Fall*2023,Finance\n\nThanks";
+    assert_kind(csv, "credential_list", High);
+    let n = found(csv)
+        .iter()
+        .filter(|f| f.0 == "credential_list")
+        .count();
+    assert_eq!(n, 3);
+    let tsv = "User\tPassword\njdoe\tWinter2024!\nasmith\tSpring#99\n";
+    assert_kind(tsv, "credential_list", High);
+    let md = "| Login | Password |\n|---|---|\n| jdoe | Winter2024! |\n| asmith | Spring#99 |\n";
+    assert_kind(md, "credential_list", High);
+    let aligned = "user        password\njdoe        Winter2024!\nasmith      Spring#99\n";
+    assert_kind(aligned, "credential_list", High);
+    let pairs = "username: jdoe password: Winter2024!\nusername: asmith password: Spring#99\n";
+    assert_kind(pairs, "credential_list", High);
+}
+
+#[test]
+fn credential_list_negatives() {
+    // One pair is a password, not a list.
+    let one = "username: jdoe password: Winter2024!";
+    assert_none(one, "credential_list");
+    assert_kind(one, "password", Medium);
+    // A table whose passwords are masked.
+    let masked = "user,password\njdoe,********\nasmith,********\n";
+    assert_none(masked, "credential_list");
+    // A header with no rows, and a sentence naming the columns.
+    assert_none("columns: user, password\n\nbye", "credential_list");
+    assert_none(
+        "Please send the user and password separately.\njdoe\nasmith",
+        "credential_list",
+    );
+}
+
+// ---- private_key ----
+
+const KEY_BODY: &str = "MIIEpAIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxKLxoS2tFczGkPLPgizskuemMghRniWaoLcyehkd3qqGElvW/VDL5AaWTg0nLVkjRo9z+40RQzuVaE8AkAFmxZzow3x+VJYKdjykkJ0iT9wCS0DRTXu269V264Vf/3jvredZiKRkgwlL9xNAwxXFg0x/XFw005UWVRIkdgcKWTjpBP2dPwVZ4WWC+9aGVd+Gyn1o0CLelf4rEjGoXbAAEgAqeGUxrcIlbjXfbcmwIDAQABAoIBAQCN";
+
+#[test]
+fn private_keys() {
+    let pem = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\n{}\n{}\n-----END RSA PRIVATE KEY-----",
+        &KEY_BODY[..64],
+        &KEY_BODY[64..128]
+    );
+    assert_kind(&pem, "private_key", High);
+    let pkcs8 = format!(
+        "-----BEGIN PRIVATE KEY-----\r\n{}\r\n-----END PRIVATE KEY-----",
+        &KEY_BODY[..64]
+    );
+    assert_kind(&pkcs8, "private_key", High);
+    let ssh = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----";
+    assert_kind(ssh, "private_key", High);
+    let enc = format!(
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F17F5316E2BAC89\n\n{}\n",
+        &KEY_BODY[..64]
+    );
+    assert_kind(&enc, "private_key", High);
+    let pgp = format!(
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: GnuPG v2\n\n{}\n",
+        &KEY_BODY[..64]
+    );
+    assert_kind(&pgp, "private_key", High);
+    let json = format!(
+        "{{\"private_key\": \"-----BEGIN PRIVATE KEY-----\\n{}\\n-----END PRIVATE KEY-----\\n\"}}",
+        &KEY_BODY[..64]
+    );
+    assert_kind(&json, "private_key", High);
+    // The value masked keeps at most 4 characters.
+    let f = found(&pem);
+    let v = &f.iter().find(|x| x.0 == "private_key").unwrap().2;
+    assert!(v.starts_with("****") && v.chars().filter(|&c| c != '*').count() <= 4);
+}
+
+#[test]
+fn public_material_is_not_a_private_key() {
+    for armour in [
+        "PUBLIC KEY",
+        "CERTIFICATE",
+        "PGP SIGNATURE",
+        "PGP PUBLIC KEY BLOCK",
+        "RSA PUBLIC KEY",
+        "CERTIFICATE REQUEST",
+    ] {
+        let t = format!(
+            "-----BEGIN {armour}-----\n{}\n-----END {armour}-----",
+            &KEY_BODY[..64]
+        );
+        assert_none(&t, "private_key");
+    }
+    assert_none(
+        "-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----",
+        "private_key",
+    );
+}
+
+// ---- api_token ----
+
+#[test]
+fn api_tokens() {
+    assert_kind("key AKIAZ7Q2M4XPLR6TNW3K", "api_token", Medium);
+    assert_kind(
+        "aws_access_key_id = AKIAZ7Q2M4XPLR6TNW3K\naws_secret_access_key = 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",
+        "api_token",
+        High,
+    );
+    assert_kind(
+        "token ghp_R8x2Lq9ZtVb3Nw7Ke4Hs1Pm6Yc0Ja5Ud2Gf8",
+        "api_token",
+        High,
+    );
+    assert_kind(
+        "xoxb-2948172630-7731046280-Qw8Zr2Lx9Kp4Vn7Tb3Hs",
+        "api_token",
+        High,
+    );
+    assert_kind(
+        "STRIPE=sk_live_51Hq8ZrLx9Kp4Vn7Tb3HsQw2Me6",
+        "api_token",
+        High,
+    );
+    assert_kind(
+        "maps key AIzaSyD8Zr2Lx9Kp4Vn7Tb3HsQw8Me6Yc1Ja5Uq",
+        "api_token",
+        High,
+    );
+    assert_kind(
+        "DATABASE_URL=postgres://app:S3cretPw9@db.internal:5432/prod",
+        "api_token",
+        High,
+    );
+    assert_kind(
+        "Server=sql01;Database=Payroll;User Id=app;Password=Xk9#mPq2zz;",
+        "api_token",
+        High,
+    );
+    let header = b64url(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = b64url(br#"{"sub":"4821","name":"Test User","iat":1700000000}"#);
+    let jwt = format!("{header}.{payload}.Qw8Zr2Lx9Kp4Vn7Tb3HsMe6Yc1Ja5U");
+    assert_kind(&format!("Authorization: Bearer {jwt}"), "api_token", High);
+    assert_kind(&format!("here: {jwt}"), "api_token", Medium);
+    assert_kind(
+        "https://hooks.slack.com/services/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",
+        "api_token",
+        High,
+    );
+}
+
+#[test]
+fn token_placeholders_and_lookalikes() {
+    for t in [
+        "aws_access_key_id = AKIAIOSFODNN7EXAMPLE",
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "stripe test key sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+        "publishable pk_live_51Hq8ZrLx9Kp4Vn7Tb3HsQw2Me6",
+        "API key: <your-api-key-here>",
+        "ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        "postgres://user:password@localhost/db",
+        "postgres://app:${DB_PASSWORD}@db/prod",
+        "mysql://root@localhost/test",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+        "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+        "uuid 123e4567-e89b-12d3-a456-426614174000",
+        "sha1 da39a3ee5e6b4b0d3255bfef95601890afd80709",
+    ] {
+        assert_none(t, "api_token");
+    }
+}
+
+// ---- attorney_client ----
+
+#[test]
+fn privilege_markings() {
+    assert_kind(
+        "PRIVILEGED & CONFIDENTIAL\nATTORNEY-CLIENT COMMUNICATION\n\nRe: lawsuit",
+        "attorney_client",
+        High,
+    );
+    assert_kind(
+        "Subject: Attorney Work Product - draft",
+        "attorney_client",
+        High,
+    );
+    assert_kind("attorney/client privileged", "attorney_client", High);
+    assert_none(
+        "This e-mail may contain privileged and confidential information. If you are not the intended recipient, delete it.",
+        "attorney_client",
+    );
+    assert_none("the process runs as a privileged user", "attorney_client");
+}
+
+// ---- engine ----
+
+#[test]
+fn quiet_text_has_no_matches() {
+    let t = "Hi all,\n\nThe build 2.4.18-3 from 2002-08-22 10:23:45 failed on i386; see bug 48213 and \
+             http://example.com/a/b?id=7. Call me at (555) 123-4567. Cheers, Bob\n";
+    assert_eq!(found(t), vec![]);
+}
+
+#[test]
+fn matches_have_valid_spans_in_long_text() {
+    // Values placed across the keyword scanner's lane cuts.
+    let mut t = String::new();
+    let visa = group4(&card("4539", 16, 9), " ");
+    for i in 0..300 {
+        t.push_str(&format!(
+            "line {i} Password: Tr0ub{i}dor&3 card {visa} SSN 536-22-{:04}\n",
+            1000 + i
+        ));
+    }
+    let m = det().find(&t);
+    assert_eq!(m.iter().filter(|m| m.kind == "password").count(), 300);
+    assert_eq!(m.iter().filter(|m| m.kind == "us_ssn").count(), 300);
+    assert_eq!(m.iter().filter(|m| m.kind == "credit_card").count(), 300);
+    for x in &m {
+        assert!(x.start < x.end && t.is_char_boundary(x.start) && t.is_char_boundary(x.end));
+    }
+}
+
+#[test]
+fn odd_input_does_not_panic() {
+    let d = det();
+    for t in [
+        "",
+        "5",
+        "password",
+        "password:",
+        "-----BEGIN",
+        "é5é5é5é5é5é5é5é5é5",
+        "Password: ééééééé",
+        "SSN ５３６-２２-",
+        "\u{FEFF}\u{200B}",
+        "user,password\n",
+        "user,password\né,é\nü,ü\n",
+    ] {
+        let n = normalize(t);
+        for m in d.find(&n) {
+            assert!(n.get(m.start..m.end).is_some());
+        }
+    }
+    let noise: String = (0..20_000u32)
+        .map(|i| char::from_u32(0x20 + (i * 7919) % 0x2FF).unwrap_or('x'))
+        .collect();
+    let n = normalize(&noise);
+    for m in d.find(&n) {
+        assert!(n.get(m.start..m.end).is_some());
+    }
+}
+
+#[test]
+fn normalize_by_stretches_equals_whole_text_nfkc() {
+    // Pieces that stress composition and reordering next to ASCII.
+    let pieces = [
+        "a",
+        "e",
+        "<",
+        " ",
+        "1",
+        "\u{301}",
+        "\u{338}",
+        "\u{327}\u{301}",
+        "\u{A0}",
+        "\u{FF15}",
+        "\u{FB01}",
+        "\u{1100}",
+        "\u{1161}",
+        "\u{11A8}",
+        "\u{200B}",
+        "\u{AD}",
+        "\u{2013}",
+        "é",
+        "\u{2460}",
+        "\u{3000}",
+        "x\u{323}\u{307}",
+        "\u{FEFF}",
+        "ǅ",
+        "\u{2126}",
+    ];
+    let whole = |t: &str| -> String {
+        t.chars()
+            .filter(|&c| !is_invisible(c))
+            .nfkc()
+            .map(|c| if is_dash(c) { '-' } else { c })
+            .collect()
+    };
+    let mut x: u32 = 7;
+    for _ in 0..3000 {
+        let mut t = String::new();
+        for _ in 0..12 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            t.push_str(pieces[(x >> 16) as usize % pieces.len()]);
+        }
+        assert_eq!(
+            normalize(&t),
+            whole(&t),
+            "{:?}",
+            t.escape_unicode().to_string()
+        );
+    }
+}
+
+#[test]
+fn normalize_forms() {
+    assert!(matches!(normalize("plain ascii"), Cow::Borrowed(_)));
+    assert!(matches!(normalize("café déjà vu"), Cow::Borrowed(_)));
+    assert_eq!(normalize("１２３"), "123");
+    assert_eq!(
+        normalize("a\u{200B}b\u{200C}c\u{200D}d\u{2060}e\u{FEFF}f\u{00AD}g"),
+        "abcdefg"
+    );
+    assert_eq!(normalize("1\u{2013}2\u{2212}3"), "1-2-3");
+}
+
+// ---- pattern files ----
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("maildlp-detect-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn load_error(file: &str, body: &str) -> PatternError {
+    let d = temp_dir(file.trim_end_matches(".toml"));
+    std::fs::write(d.join(file), body).unwrap();
+    let e = Detector::new(std::slice::from_ref(&d)).expect_err("must fail");
+    let _ = std::fs::remove_dir_all(&d);
+    e
+}
+
+const GOOD: &str = "[[pattern]]\nname = \"emp\"\nkind = \"employee_id\"\nregex = '''EMP-\\d{6}'''\nconfidence = \"medium\"\n";
+
+#[test]
+fn bad_regex_names_file_and_line() {
+    let body = format!(
+        "{GOOD}\n[[pattern]]\nname = \"x\"\nkind = \"k\"\nregex = '''(unclosed'''\nconfidence = \"low\"\n"
+    );
+    let e = load_error("badregex.toml", &body);
+    assert!(e.file.ends_with("badregex.toml"), "{e}");
+    assert_eq!(e.line, 10, "{e}");
+    assert!(e.message.contains("bad regex"), "{e}");
+    assert!(e.to_string().contains("badregex.toml:10: bad regex"), "{e}");
+}
+
+#[test]
+fn unknown_key_names_file_and_line() {
+    let e = load_error(
+        "unknownkey.toml",
+        "[[pattern]]\nname = \"x\"\nkind = \"k\"\nregex = 'a'\nconfidence = \"low\"\ncontxt = [\"a\"]\n",
+    );
+    assert!(e.file.ends_with("unknownkey.toml"), "{e}");
+    assert_eq!(e.line, 6, "{e}");
+    assert!(e.message.contains("contxt"), "{e}");
+}
+
+#[test]
+fn unknown_validator_and_confidence() {
+    let e = load_error(
+        "badval.toml",
+        "[[pattern]]\nname = \"x\"\nkind = \"k\"\nregex = 'a'\nvalidator = \"luhnn\"\nconfidence = \"low\"\n",
+    );
+    assert_eq!((e.line, e.message.contains("luhnn")), (5, true), "{e}");
+    let e = load_error(
+        "badconf.toml",
+        "[[pattern]]\nname = \"x\"\nkind = \"k\"\nregex = 'a'\nconfidence = \"sure\"\n",
+    );
+    assert_eq!((e.line, e.message.contains("sure")), (5, true), "{e}");
+}
+
+#[test]
+fn other_load_errors() {
+    let e = load_error(
+        "dup.toml",
+        "[[pattern]]\nname = \"ssn_plain\"\nkind = \"k\"\nregex = 'a'\nconfidence = \"low\"\n",
+    );
+    assert!(e.message.contains("already used"), "{e}");
+    assert_eq!(e.line, 2);
+    let e = load_error(
+        "badkind.toml",
+        "[[pattern]]\nname = \"x\"\nkind = \"Bad Kind\"\nregex = 'a'\nconfidence = \"low\"\n",
+    );
+    assert_eq!(e.line, 3, "{e}");
+    let e = load_error(
+        "noregex.toml",
+        "[[pattern]]\nname = \"x\"\nkind = \"k\"\ntrigger = \"number\"\nconfidence = \"low\"\n",
+    );
+    assert!(e.message.contains("regex"), "{e}");
+    let e = load_error(
+        "empty.toml",
+        "[[pattern]]\nname = \"x\"\nkind = \"k\"\nregex = 'a*'\nconfidence = \"low\"\n",
+    );
+    assert!(e.message.contains("empty"), "{e}");
+    let e = load_error(
+        "ctx.toml",
+        "[[pattern]]\nname = \"x\"\nkind = \"k\"\nregex = 'a'\nrequire_context = true\nconfidence = \"low\"\n",
+    );
+    assert!(e.message.contains("context"), "{e}");
+    let e = load_error("syntax.toml", "[[pattern]\nname = 'x'\n");
+    assert_eq!(e.line, 1, "{e}");
+    let missing = Detector::new(&[PathBuf::from("/nonexistent/maildlp-patterns")]).unwrap_err();
+    assert!(missing.message.contains("cannot read"), "{missing}");
+}
+
+#[test]
+fn custom_patterns_from_extra_dir() {
+    let d = temp_dir("custom");
+    std::fs::write(
+        d.join("city.toml"),
+        format!(
+            "{GOOD}
+[[pattern]]
+name = \"project_codenames\"
+kind = \"project_codename\"
+keywords = [\"Bluebonnet\", \"Project Armadillo\"]
+confidence = \"high\"
+
+[[pattern]]
+name = \"case_number\"
+kind = \"court_case\"
+trigger = \"number\"
+min_digits = 6
+regex = '''\\b\\d{{2}}-CV-\\d{{4,6}}\\b'''
+context = [\"case\"]
+confidence = \"low\"
+context_confidence = \"medium\"
+
+[[pattern]]
+name = \"badge\"
+kind = \"badge_number\"
+trigger = \"number\"
+min_digits = 5
+regex = '''\\bBDG-\\d{{5}}\\b'''
+confidence = \"low\"
+"
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.join("notes.txt"), "not a pattern file").unwrap();
+    let det = Detector::new(std::slice::from_ref(&d)).unwrap();
+    let _ = std::fs::remove_dir_all(&d);
+    let t = "Ticket for EMP-482139 about project armadillo and Bluebonnet; case 23-CV-004821. Bluebonnets bloom. BDG-48213";
+    let m = det.find(t);
+    let got: Vec<(&str, &str, Confidence)> = m
+        .iter()
+        .map(|m| (m.kind.as_str(), &t[m.start..m.end], m.confidence))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("employee_id", "EMP-482139", Medium),
+            ("project_codename", "project armadillo", High),
+            ("project_codename", "Bluebonnet", High),
+            ("court_case", "23-CV-004821", Medium),
+            ("badge_number", "BDG-48213", Low),
+        ]
+    );
+    assert!(
+        det.patterns()
+            .any(|(n, k)| n == "case_number" && k == "court_case")
+    );
+}
+
+#[test]
+fn builtin_files_are_valid_and_kinds_are_the_policy_names() {
+    let kinds: HashSet<&str> = det().patterns().map(|(_, k)| k).collect();
+    let policy = [
+        "us_ssn",
+        "us_itin",
+        "credit_card",
+        "aba_routing",
+        "bank_account",
+        "iban",
+        "drivers_license",
+        "passport",
+        "medicare_mbi",
+        "npi",
+        "dea_number",
+        "medical_record",
+        "password",
+        "credential_list",
+        "private_key",
+        "api_token",
+        "attorney_client",
+    ];
+    for k in policy {
+        assert!(kinds.contains(k), "no pattern for {k}");
+    }
+    for k in &kinds {
+        assert!(policy.contains(k), "kind {k} is not in the policy map");
+    }
+}
+
+#[test]
+fn regex_needs_count_required_digits_and_letters() {
+    let needs = |r: &str| build_regex(r).unwrap().1;
+    assert_eq!(
+        needs(r"\b\d{3}-\d{2}-\d{4}\b"),
+        Needs {
+            digits: 9,
+            letters: 0
+        }
+    );
+    assert_eq!(
+        needs(r"\b[A-Z]{2}\d{2}(?:\x20?[A-Z0-9]{4}){2,7}\b"),
+        Needs {
+            digits: 2,
+            letters: 2
+        }
+    );
+    assert_eq!(
+        needs(r"(?i)ab\d|x\d\d"),
+        Needs {
+            digits: 1,
+            letters: 1
+        }
+    );
+    assert_eq!(
+        needs(r"[A-Z9]\d{7}"),
+        Needs {
+            digits: 7,
+            letters: 0
+        }
+    );
+    assert_eq!(
+        needs(r"(?P<value>\d+)x?"),
+        Needs {
+            digits: 1,
+            letters: 0
+        }
+    );
+}
+
+#[test]
+fn detector_is_shareable_between_threads() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Detector>();
+}
+
+#[test]
+fn window_merging() {
+    let mut w = vec![
+        (1, 50, 60),
+        (0, 10, 20),
+        (0, 15, 30),
+        (0, 31, 40),
+        (1, 55, 70),
+        (0, 40, 45),
+    ];
+    merge_windows(&mut w);
+    assert_eq!(w, vec![(0, 10, 30), (0, 31, 45), (1, 50, 70)]);
+}
+
+#[test]
+fn adversarial_texts_stay_bounded() {
+    let d = det();
+    let card4 = group4(&card("4539", 16, 11), " ");
+    let texts = [
+        "password ".repeat(30_000),
+        "Password: Tr0ub4dor&3 ".repeat(5_000),
+        "user,password\n".repeat(20_000),
+        "1 ".repeat(100_000),
+        format!("{card4} ").repeat(10_000),
+        "-----BEGIN ".repeat(20_000),
+        "eyJ".repeat(50_000),
+        "account 48213907 bank ".repeat(5_000),
+    ];
+    for t in &texts {
+        let started = std::time::Instant::now();
+        let m = d.find(t);
+        assert!(m.len() <= MAX_CANDIDATES);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{:?}: {:?}",
+            mask(&t[..20]),
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn realistic_sentences() {
+    for (t, kind, c) in [
+        ("My social is 536-22-1234, thanks", "us_ssn", Medium),
+        (
+            "Please charge my Visa 4539-1488-0343-6467, exp 04/26, CVV 123",
+            "credit_card",
+            High,
+        ),
+        (
+            "Acct #: 48213907, Routing #: 021000021 at Chase",
+            "bank_account",
+            High,
+        ),
+        (
+            "Wire to First National Bank, ABA 021000021, Account 4821390712",
+            "bank_account",
+            High,
+        ),
+        (
+            "Wire to First National Bank, ABA 021000021, Account 4821390712",
+            "aba_routing",
+            High,
+        ),
+        ("DL: 48213907 (TX)", "drivers_license", High),
+        ("Medicare #: 1EG4-TE5-MK73", "medicare_mbi", High),
+        ("Dr. Smith, NPI 1234567893, DEA AB1234563", "npi", High),
+        (
+            "Dr. Smith, NPI 1234567893, DEA AB1234563",
+            "dea_number",
+            High,
+        ),
+        ("login: jdoe / pass: Winter2024!", "password", High),
+        (
+            "your new password Winter2024! works now",
+            "password",
+            Medium,
+        ),
+        (
+            "jdbc:sqlserver://db01;user=app;password=Xk9#mPq2;",
+            "api_token",
+            High,
+        ),
+        (
+            "jdbc:sqlserver://db01;user=app;password=Xk9#mPq2;",
+            "password",
+            Medium,
+        ),
+    ] {
+        assert_kind(t, kind, c);
+    }
+    for (t, kind) in [
+        (
+            "the password MD5 hash d41d8cd98f00b204e9800998ecf8427e",
+            "password",
+        ),
+        ("store the password SHA256-hashed", "password"),
+        ("I will pass: tomorrow is fine", "password"),
+        ("password protection is enabled", "password"),
+        ("Password missing!", "password"),
+        ("error: \"Password protected!\"", "password"),
+    ] {
+        assert_not_reported(t, kind);
+    }
+}
+
+#[test]
+fn many_separate_keyword_windows_stay_fast() {
+    // Thousands of keyword hits whose windows do not overlap (one per line, far apart).
+    let line = format!("Password: Tr0ub4dor&3 {}\n", "x".repeat(400));
+    let t = line.repeat(20_000);
+    let started = std::time::Instant::now();
+    let m = det().find(&t);
+    assert_eq!(m.iter().filter(|m| m.kind == "password").count(), 20_000);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+}
