@@ -26,9 +26,28 @@ pub fn mask(value: &str) -> String {
     out
 }
 
+/// Kinds whose value is a secret that works in part (a password, a key): no character of them
+/// is shown, only stars.
+const SECRET_KINDS: &[&str] = &["password", "credential_list", "private_key"];
+
+/// Mask a value of `kind`: [`mask`], or all stars for secrets.
+pub fn mask_kind(kind: &str, value: &str) -> String {
+    if SECRET_KINDS.contains(&kind) {
+        "********".to_string()
+    } else {
+        mask(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::mask;
+    use super::{mask, mask_kind};
+
+    #[test]
+    fn secrets_show_nothing() {
+        assert_eq!(mask_kind("password", "Winter2024!"), "********");
+        assert_eq!(mask_kind("us_ssn", "123-45-6789"), "***-**-6789");
+    }
 
     #[test]
     fn keeps_only_last_four() {

@@ -3,7 +3,7 @@
 use crate::decode::{self, Ctx, MessageInfo, Sink};
 use crate::detect::{self, Detector};
 use crate::limits::Limits;
-use crate::mask::mask;
+use crate::mask::mask_kind;
 use crate::model::{EncryptedPart, Finding, Unscannable};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Instant;
@@ -100,6 +100,7 @@ impl Sink for Collector<'_> {
         for m in self.detector.find(&text) {
             let value = text.get(m.start..m.end).unwrap_or("");
             let key: String = value.chars().filter(|c| c.is_alphanumeric()).collect();
+            let sample = mask_kind(&m.kind, value);
             let agg = self
                 .findings
                 .entry((m.kind, location.to_string()))
@@ -110,7 +111,7 @@ impl Sink for Collector<'_> {
                 });
             agg.confidence = agg.confidence.max(m.confidence);
             if agg.values.insert(key) && agg.samples.len() < MAX_SAMPLES {
-                agg.samples.push(mask(value));
+                agg.samples.push(sample);
             }
         }
     }
