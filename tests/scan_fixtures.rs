@@ -1,0 +1,108 @@
+//! Replays every fixture of `fixtures/scan/` through the scan engine and compares the result
+//! exactly with `fixtures/scan/expected.toml` (kinds and locations only: no values are printed).
+
+use maildlp::detect::Detector;
+use maildlp::limits::Limits;
+use maildlp::model::Confidence;
+use maildlp::scan::Scanner;
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    message: Vec<Message>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Message {
+    file: String,
+    #[serde(default)]
+    note: Option<String>,
+    findings: Vec<String>,
+    encrypted: Vec<String>,
+    unscannable: bool,
+}
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/scan")
+}
+
+#[test]
+fn every_fixture_gives_exactly_the_expected_findings() {
+    let text = std::fs::read_to_string(dir().join("expected.toml")).expect("expected.toml readable");
+    let expected: Expected = toml::from_str(&text).expect("expected.toml parses");
+    let scanner = Scanner::new(Detector::new(&[]).expect("patterns load"), Limits::default());
+    let mut problems = Vec::new();
+    let listed: BTreeSet<&str> = expected.message.iter().map(|m| m.file.as_str()).collect();
+    for entry in std::fs::read_dir(dir()).expect("fixtures dir") {
+        let name = entry.expect("dir entry").file_name().to_string_lossy().into_owned();
+        if name.ends_with(".eml") && !listed.contains(name.as_str()) {
+            problems.push(format!("{name}: not listed in expected.toml"));
+        }
+    }
+    for m in &expected.message {
+        let raw = std::fs::read(dir().join(&m.file)).expect("fixture readable");
+        let report = scanner.scan(&raw);
+        let got: BTreeSet<String> = report
+            .findings
+            .iter()
+            .filter(|f| f.confidence >= Confidence::Medium)
+            .map(|f| format!("{}@{}", f.kind, f.location))
+            .collect();
+        let want: BTreeSet<String> = m.findings.iter().cloned().collect();
+        let got_enc: BTreeSet<String> = report
+            .encrypted
+            .iter()
+            .map(|e| format!("{}@{}", e.kind, e.location))
+            .collect();
+        let want_enc: BTreeSet<String> = m.encrypted.iter().cloned().collect();
+        let note = m.note.as_deref().unwrap_or("");
+        if got != want {
+            problems.push(format!(
+                "{} {note}: findings missing {:?}, unexpected {:?}",
+                m.file,
+                want.difference(&got).collect::<Vec<_>>(),
+                got.difference(&want).collect::<Vec<_>>()
+            ));
+        }
+        if got_enc != want_enc {
+            problems.push(format!(
+                "{}: encrypted missing {:?}, unexpected {:?}",
+                m.file,
+                want_enc.difference(&got_enc).collect::<Vec<_>>(),
+                got_enc.difference(&want_enc).collect::<Vec<_>>()
+            ));
+        }
+        if report.unscannable.is_empty() == m.unscannable {
+            let reasons: Vec<String> = report
+                .unscannable
+                .iter()
+                .map(|u| format!("{}: {}", u.location, u.reason))
+                .collect();
+            problems.push(format!(
+                "{}: expected unscannable={}, got {:?}",
+                m.file, m.unscannable, reasons
+            ));
+        }
+        for f in &report.findings {
+            for s in &f.masked {
+                let clear = s.chars().filter(|c| c.is_alphanumeric()).count();
+                if clear > 4 {
+                    problems.push(format!(
+                        "{}: a {} sample shows {clear} characters in clear",
+                        m.file, f.kind
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} fixture problems:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
