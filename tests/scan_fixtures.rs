@@ -32,13 +32,21 @@ fn dir() -> PathBuf {
 
 #[test]
 fn every_fixture_gives_exactly_the_expected_findings() {
-    let text = std::fs::read_to_string(dir().join("expected.toml")).expect("expected.toml readable");
+    let text =
+        std::fs::read_to_string(dir().join("expected.toml")).expect("expected.toml readable");
     let expected: Expected = toml::from_str(&text).expect("expected.toml parses");
-    let scanner = Scanner::new(Detector::new(&[]).expect("patterns load"), Limits::default());
+    let scanner = Scanner::new(
+        Detector::new(&[]).expect("patterns load"),
+        Limits::default(),
+    );
     let mut problems = Vec::new();
     let listed: BTreeSet<&str> = expected.message.iter().map(|m| m.file.as_str()).collect();
     for entry in std::fs::read_dir(dir()).expect("fixtures dir") {
-        let name = entry.expect("dir entry").file_name().to_string_lossy().into_owned();
+        let name = entry
+            .expect("dir entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
         if name.ends_with(".eml") && !listed.contains(name.as_str()) {
             problems.push(format!("{name}: not listed in expected.toml"));
         }
