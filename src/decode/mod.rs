@@ -162,6 +162,10 @@ impl<'a> Ctx<'a> {
             Format::Text => text::plain(self, location, data),
             Format::Pgp => self.encrypted(location, "pgp"),
             Format::Smime => self.encrypted(location, "smime"),
+            Format::Media(what) => {
+                let reason = format!("{what} content is not scanned (no OCR or transcription)");
+                self.unscannable(location, &reason)
+            }
             Format::Unknown(what) => {
                 let reason = format!("unknown format ({what})");
                 self.unscannable(location, &reason)
@@ -194,6 +198,8 @@ pub enum Format {
     Text,
     Pgp,
     Smime,
+    /// Images, audio and video: no text to take out without OCR.
+    Media(&'static str),
     Unknown(String),
 }
 
@@ -218,6 +224,19 @@ impl Format {
         }
         if data.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
             return Format::Ole;
+        }
+        if data.starts_with(b"\x89PNG")
+            || data.starts_with(&[0xFF, 0xD8, 0xFF])
+            || data.starts_with(b"GIF8")
+            || ctype.starts_with("image/")
+        {
+            return Format::Media("image");
+        }
+        if ctype.starts_with("audio/") {
+            return Format::Media("audio");
+        }
+        if ctype.starts_with("video/") {
+            return Format::Media("video");
         }
         if data.starts_with(b"{\\rtf") {
             return Format::Rtf;

@@ -1,0 +1,153 @@
+//! Limits and bad input in the decoders: every case gives a defined result, never a panic,
+//! and the rest of the message is still scanned.
+
+use maildlp::decode::{Ctx, Sink};
+use maildlp::limits::Limits;
+use std::io::{Cursor, Write};
+use zip::write::SimpleFileOptions;
+
+#[derive(Default)]
+struct Record {
+    texts: Vec<(String, String)>,
+    encrypted: Vec<(String, String)>,
+    unscannable: Vec<(String, String)>,
+}
+
+impl Sink for Record {
+    fn text(&mut self, location: &str, text: &str) {
+        self.texts.push((location.to_string(), text.to_string()));
+    }
+    fn encrypted(&mut self, location: &str, kind: &str) {
+        self.encrypted
+            .push((location.to_string(), kind.to_string()));
+    }
+    fn unscannable(&mut self, location: &str, reason: &str) {
+        self.unscannable
+            .push((location.to_string(), reason.to_string()));
+    }
+}
+
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        w.start_file(*name, SimpleFileOptions::default())
+            .expect("start entry");
+        w.write_all(data).expect("write entry");
+    }
+    w.finish().expect("finish zip").into_inner()
+}
+
+fn decode(limits: &Limits, name: &str, data: &[u8]) -> Record {
+    let mut rec = Record::default();
+    let mut ctx = Ctx::new(limits, &mut rec);
+    ctx.attachment(&format!("attachment:{name}"), name, None, data, 0);
+    rec
+}
+
+#[test]
+fn nesting_past_the_depth_limit_is_reported_and_shallower_text_kept() {
+    let mut data = zip_of(&[("note.txt", b"innermost")]);
+    for i in 0..12 {
+        let name = format!("level{i}.zip");
+        data = zip_of(&[(name.as_str(), &data), ("top.txt", b"shallow text")]);
+    }
+    let rec = decode(&Limits::default(), "deep.zip", &data);
+    assert!(
+        rec.unscannable
+            .iter()
+            .any(|(_, r)| r.contains("nesting depth")),
+        "{:?}",
+        rec.unscannable
+    );
+    assert!(rec.texts.iter().any(|(_, t)| t == "shallow text"));
+    assert!(!rec.texts.iter().any(|(_, t)| t == "innermost"));
+}
+
+#[test]
+fn archive_entry_limit_keeps_what_was_read() {
+    let names: Vec<String> = (0..50).map(|i| format!("f{i:02}.txt")).collect();
+    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
+    let data = zip_of(&entries);
+    let limits = Limits {
+        max_archive_entries: 10,
+        ..Limits::default()
+    };
+    let rec = decode(&limits, "many.zip", &data);
+    assert_eq!(rec.texts.len(), 10);
+    assert!(
+        rec.unscannable
+            .iter()
+            .any(|(l, r)| l == "attachment:many.zip" && r.contains("entry limit"))
+    );
+}
+
+#[test]
+fn decoded_budget_bounds_the_message() {
+    let big = vec![b'a'; 400_000];
+    let data = zip_of(&[("a.txt", &big), ("b.txt", &big), ("c.txt", &big)]);
+    let limits = Limits {
+        max_decoded_bytes: 1_000_000,
+        ..Limits::default()
+    };
+    let rec = decode(&limits, "big.zip", &data);
+    let total: usize = rec.texts.iter().map(|(_, t)| t.len()).sum();
+    assert!(total <= 1_000_000);
+    assert!(
+        rec.unscannable
+            .iter()
+            .any(|(_, r)| r.contains("decoded size limit"))
+    );
+}
+
+#[test]
+fn corrupt_containers_are_unscannable_not_panics() {
+    let mut truncated = zip_of(&[("a.txt", b"hello world hello world")]);
+    truncated.truncate(truncated.len() / 2);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("broken.zip", truncated),
+        (
+            "broken.pdf",
+            b"%PDF-1.4\n1 0 obj << /Type /Catalog >>\ntrailer <<".to_vec(),
+        ),
+        ("broken.doc", {
+            let mut d = vec![0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1];
+            d.extend_from_slice(&[0xFF; 600]);
+            d
+        }),
+        (
+            "broken.gz",
+            vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0xde, 0xad],
+        ),
+        (
+            "random.bin",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect(),
+        ),
+    ];
+    for (name, data) in cases {
+        let rec = decode(&Limits::default(), name, &data);
+        assert!(
+            !rec.unscannable.is_empty(),
+            "{name}: expected an unscannable report, got texts {:?}",
+            rec.texts.len()
+        );
+    }
+}
+
+#[test]
+fn time_limit_stops_work() {
+    let names: Vec<String> = (0..200).map(|i| format!("f{i}.txt")).collect();
+    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
+    let data = zip_of(&entries);
+    let limits = Limits {
+        max_scan_millis: 0,
+        ..Limits::default()
+    };
+    let rec = decode(&limits, "slow.zip", &data);
+    assert!(
+        rec.unscannable
+            .iter()
+            .any(|(_, r)| r.contains("time limit"))
+    );
+}
