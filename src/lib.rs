@@ -13,5 +13,7 @@ pub mod limits;
 pub mod mailbox;
 pub mod mask;
 pub mod model;
+pub mod policy;
+pub mod replay;
 pub mod report;
 pub mod scan;

@@ -5,6 +5,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use maildlp::detect::Detector;
 use maildlp::limits::Limits;
 use maildlp::mailbox::Messages;
+use maildlp::policy::{self, Envelope, Policy};
+use maildlp::replay::{Checker, Expectations, Summary};
 use maildlp::report::{Record, text_block};
 use maildlp::scan::Scanner;
 use std::io::{IsTerminal, Write};
@@ -27,6 +29,45 @@ enum Command {
     /// Scan messages (.eml files, mbox files, Maildir folders, directories, or - for stdin) and
     /// print what sensitive information each holds.
     Scan(ScanArgs),
+    /// Run stored mail (mbox, Maildir, .eml) through scan and policy and summarise the verdicts;
+    /// with --expect, compare them with expected ones and exit 1 on any mismatch.
+    Replay(ReplayArgs),
+    /// Check or print a policy file.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Validate a policy file (exit 0 when valid, 2 with the problem's line otherwise).
+    Check {
+        file: PathBuf,
+        /// Pattern directories whose kinds the policy may name.
+        #[arg(long = "patterns", value_name = "DIR")]
+        patterns: Vec<PathBuf>,
+    },
+    /// Print the effective policy (the embedded default, or --policy FILE) as TOML.
+    Show {
+        #[arg(long, value_name = "FILE")]
+        policy: Option<PathBuf>,
+        #[arg(long = "patterns", value_name = "DIR")]
+        patterns: Vec<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// Files, directories, mailboxes, or - for standard input.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Policy file (default: the embedded policy).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Expected verdicts (TOML: [[message]] file, index, action, rules).
+    #[arg(long, value_name = "FILE")]
+    expect: Option<PathBuf>,
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -93,6 +134,100 @@ impl EngineArgs {
     }
 }
 
+/// The kinds a detector reports: what a policy may name.
+fn detector_kinds(detector: &Detector) -> Vec<String> {
+    let mut kinds: Vec<String> = detector.patterns().map(|(_, k)| k.to_string()).collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds
+}
+
+/// The policy in force: `path`, or the embedded default.
+fn load_policy(path: Option<&std::path::Path>, detector: &Detector) -> anyhow::Result<Policy> {
+    let kinds = detector_kinds(detector);
+    Ok(match path {
+        Some(p) => Policy::load(p, &kinds)
+            .context("loading the policy (check it with `maildlp policy check FILE`)")?,
+        None => Policy::default_policy().context("loading the embedded policy")?,
+    })
+}
+
+fn policy_check(file: &std::path::Path, patterns: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let detector = Detector::new(patterns).context("loading patterns")?;
+    match Policy::load(file, &detector_kinds(&detector)) {
+        Ok(_) => {
+            println!("{}: valid", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("maildlp: invalid policy: {e}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn policy_show(file: Option<&std::path::Path>, patterns: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    match file {
+        // The embedded default is printed as written, with its comments.
+        None => print!("{}", maildlp::policy::config::DEFAULT_POLICY),
+        Some(_) => {
+            let detector = Detector::new(patterns).context("loading patterns")?;
+            print!("{}", load_policy(file, &detector)?.to_toml());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let scanner = args.engine.scanner()?;
+    let policy = load_policy(args.policy.as_deref(), scanner.detector())?;
+    let mut checker = match &args.expect {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the expectation file {}", path.display()))?;
+            let exp: Expectations = toml::from_str(&text)
+                .with_context(|| format!("{}: not a valid expectation file", path.display()))?;
+            Some(Checker::new(exp))
+        }
+        None => None,
+    };
+    let started = std::time::Instant::now();
+    let mut summary = Summary::default();
+    for item in Messages::new(&args.paths, args.engine.max_message_bytes) {
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => {
+                eprintln!("maildlp: error: {e}");
+                summary.input_errors += 1;
+                continue;
+            }
+        };
+        let report = scanner.scan(&item.raw);
+        let verdict = policy::evaluate(&policy, &report, &Envelope::from_headers(&report));
+        summary.add(&item, &report, &verdict);
+        if let Some(c) = checker.as_mut() {
+            c.check(&item, &verdict);
+        }
+    }
+    print!("{}", summary.render(started.elapsed()));
+    if let Some(mut c) = checker {
+        c.finish();
+        if !c.mismatches.is_empty() {
+            println!("{} mismatches:", c.mismatches.len());
+            for m in &c.mismatches {
+                println!("  {m}");
+            }
+            return Ok(ExitCode::from(1));
+        }
+        println!("all verdicts as expected");
+    }
+    Ok(if summary.input_errors > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 #[derive(Args)]
 struct ScanArgs {
     /// Files, directories, mailboxes, or - for standard input.
@@ -101,6 +236,15 @@ struct ScanArgs {
     /// Output format (default: json when not writing to a terminal, text otherwise).
     #[arg(long, value_enum)]
     format: Option<Format>,
+    /// Policy file (default: the embedded policy).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Envelope sender (default: the From header).
+    #[arg(long, value_name = "ADDR")]
+    from: Option<String>,
+    /// Envelope recipient, repeatable (default: To, Cc and Bcc headers).
+    #[arg(long = "rcpt", value_name = "ADDR")]
+    rcpt: Vec<String>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -109,6 +253,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(args) => scan(args),
+        Command::Replay(args) => replay(args),
+        Command::Policy(PolicyCommand::Check { file, patterns }) => policy_check(&file, &patterns),
+        Command::Policy(PolicyCommand::Show { policy, patterns }) => {
+            policy_show(policy.as_deref(), &patterns)
+        }
     };
     match result {
         Ok(code) => code,
@@ -137,6 +286,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let scanner = args.engine.scanner()?;
+    let policy = load_policy(args.policy.as_deref(), scanner.detector())?;
     let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
         Format::Text
     } else {
@@ -155,12 +305,20 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let report = scanner.scan(&item.raw);
+        let mut envelope = Envelope::from_headers(&report);
+        if let Some(from) = &args.from {
+            envelope.sender = Some(from.clone());
+        }
+        if !args.rcpt.is_empty() {
+            envelope.recipients = args.rcpt.clone();
+        }
+        let verdict = policy::evaluate(&policy, &report, &envelope);
         match format {
             Format::Json => {
-                serde_json::to_writer(&mut out, &Record::new(&item, &report))?;
+                serde_json::to_writer(&mut out, &Record::new(&item, &report, Some(&verdict)))?;
                 out.write_all(b"\n")?;
             }
-            Format::Text => out.write_all(text_block(&item, &report).as_bytes())?,
+            Format::Text => out.write_all(text_block(&item, &report, Some(&verdict)).as_bytes())?,
         }
     }
     out.flush()?;

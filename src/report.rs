@@ -1,6 +1,7 @@
 //! Printing scan results: one JSON object per line, or a readable text block.
 
 use crate::mailbox::Item;
+use crate::policy::Verdict;
 use crate::scan::ScanReport;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -27,10 +28,12 @@ pub struct Record<'a> {
     pub unscannable: &'a [crate::model::Unscannable],
     pub decoded_bytes: usize,
     pub elapsed_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<&'a Verdict>,
 }
 
 impl<'a> Record<'a> {
-    pub fn new(item: &'a Item, report: &'a ScanReport) -> Self {
+    pub fn new(item: &'a Item, report: &'a ScanReport, verdict: Option<&'a Verdict>) -> Self {
         Record {
             path: &item.path,
             index: item.index,
@@ -46,12 +49,13 @@ impl<'a> Record<'a> {
             unscannable: &report.unscannable,
             decoded_bytes: report.decoded_bytes,
             elapsed_ms: report.elapsed_micros as f64 / 1000.0,
+            verdict,
         }
     }
 }
 
 /// A human-readable block for one message.
-pub fn text_block(item: &Item, report: &ScanReport) -> String {
+pub fn text_block(item: &Item, report: &ScanReport, verdict: Option<&Verdict>) -> String {
     let mut out = String::new();
     let name = match item.index {
         Some(i) => format!("{}#{}", item.path, i),
@@ -92,6 +96,30 @@ pub fn text_block(item: &Item, report: &ScanReport) -> String {
     }
     for u in &report.unscannable {
         let _ = writeln!(out, "  unscannable: {} ({})", u.location, u.reason);
+    }
+    if let Some(v) = verdict {
+        let would = v
+            .would_action
+            .map(|a| format!(" (monitor: would {a})"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "  verdict: {}{would}", v.action);
+        for r in &v.rules {
+            let m = if r.monitor { " [monitor]" } else { "" };
+            let _ = writeln!(out, "    {} -> {}{m}: {}", r.rule, r.action, r.reason);
+        }
+        for e in &v.exceptions_used {
+            let _ = writeln!(
+                out,
+                "    exception {} ({}) waived {} {}",
+                e.reference,
+                e.approver,
+                e.rule,
+                e.kinds.join(",")
+            );
+        }
+        if v.require_tls {
+            let _ = writeln!(out, "    delivery requires TLS");
+        }
     }
     out
 }

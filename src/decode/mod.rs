@@ -162,6 +162,8 @@ impl<'a> Ctx<'a> {
             Format::Text => text::plain(self, location, data),
             Format::Pgp => self.encrypted(location, "pgp"),
             Format::Smime => self.encrypted(location, "smime"),
+            // A detached signature (S/MIME, PGP) carries no content of its own.
+            Format::Signature => {}
             Format::Media(what) => {
                 let reason = format!("{what} content is not scanned (no OCR or transcription)");
                 self.unscannable(location, &reason)
@@ -198,6 +200,8 @@ pub enum Format {
     Text,
     Pgp,
     Smime,
+    /// Detached S/MIME or PGP signature.
+    Signature,
     /// Images, audio and video: no text to take out without OCR.
     Media(&'static str),
     Unknown(String),
@@ -240,6 +244,13 @@ impl Format {
         }
         if data.starts_with(b"{\\rtf") {
             return Format::Rtf;
+        }
+        if ctype.contains("pkcs7-signature")
+            || ctype == "application/pgp-signature"
+            || ext == "p7s"
+            || starts_with_trimmed(data, b"-----BEGIN PGP SIGNATURE-----")
+        {
+            return Format::Signature;
         }
         if ctype.contains("pkcs7-mime") || ext == "p7m" {
             return Format::Smime;

@@ -1,0 +1,341 @@
+//! Rule evaluation on hand-built scan reports.
+
+use super::*;
+use crate::decode::MessageInfo;
+use crate::model::{EncryptedPart, Finding, Unscannable};
+
+const TODAY: (u16, u8, u8) = (2026, 11, 22);
+
+fn policy(extra: &str) -> Policy {
+    let text = config::DEFAULT_POLICY.replace("domains = []", "domains = [\"city.test\"]");
+    Policy::parse(&format!("{text}\n{extra}"), "test", &[]).expect("policy parses")
+}
+
+fn finding(kind: &str, confidence: Confidence, location: &str) -> Finding {
+    Finding {
+        kind: kind.into(),
+        confidence,
+        count: 1,
+        location: location.into(),
+        masked: vec!["***-**-4817".into()],
+    }
+}
+
+fn report(to: &[&str], cc: &[&str], bcc: &[&str], findings: Vec<Finding>) -> ScanReport {
+    ScanReport {
+        info: MessageInfo {
+            message_id: None,
+            from: Some("pat@city.test".into()),
+            to: to.iter().map(|s| s.to_string()).collect(),
+            cc: cc.iter().map(|s| s.to_string()).collect(),
+            bcc: bcc.iter().map(|s| s.to_string()).collect(),
+            parsed: true,
+        },
+        findings,
+        ..ScanReport::default()
+    }
+}
+
+fn judge(p: &Policy, r: &ScanReport) -> Verdict {
+    evaluate_on(p, r, &Envelope::from_headers(r), TODAY)
+}
+
+fn as_refs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn addrs(n: usize, domain: &str) -> Vec<String> {
+    (0..n).map(|i| format!("user{i}@{domain}")).collect()
+}
+
+#[test]
+fn clean_mail_is_accepted() {
+    let v = judge(&policy(""), &report(&["sam@example.com"], &[], &[], vec![]));
+    assert_eq!(v.action, Action::Accept);
+    assert!(v.rules.is_empty());
+    assert!(v.reply.is_none());
+}
+
+#[test]
+fn ssn_outbound_is_quarantined_and_requires_tls_internal_is_tagged() {
+    let p = policy("");
+    let f = vec![finding("us_ssn", Confidence::High, "body")];
+    let v = judge(&p, &report(&["sam@example.com"], &[], &[], f.clone()));
+    assert_eq!(v.action, Action::Quarantine);
+    assert_eq!(v.rule_names(), vec!["sensitive_info", "encrypted_channel"]);
+    assert!(v.require_tls);
+    assert!(
+        v.headers
+            .iter()
+            .any(|(h, v)| h == "X-Maildlp-Require-TLS" && v == "yes")
+    );
+
+    let v = judge(&p, &report(&["hr@city.test"], &[], &[], f));
+    assert_eq!(v.action, Action::Tag);
+    assert_eq!(v.rule_names(), vec!["sensitive_info"]);
+    assert!(!v.require_tls);
+}
+
+#[test]
+fn thresholds_by_confidence_and_count() {
+    let p = policy("");
+    // Internal mail needs high confidence.
+    let v = judge(
+        &p,
+        &report(
+            &["hr@city.test"],
+            &[],
+            &[],
+            vec![finding("us_ssn", Confidence::Medium, "body")],
+        ),
+    );
+    assert_eq!(v.action, Action::Accept);
+    // Low confidence never fires by default.
+    let v = judge(
+        &p,
+        &report(
+            &["x@example.com"],
+            &[],
+            &[],
+            vec![finding("us_ssn", Confidence::Low, "body")],
+        ),
+    );
+    assert_eq!(v.action, Action::Accept);
+    // A count threshold of 3: two values do not fire, three do.
+    let p = policy("").clone();
+    let mut p3 = p.clone();
+    p3.rules.sensitive_info.outbound.kinds.insert(
+        "us_ssn".into(),
+        config::Threshold {
+            confidence: Confidence::Medium,
+            count: 3,
+            action: None,
+        },
+    );
+    let mut f = finding("us_ssn", Confidence::High, "body");
+    f.count = 2;
+    let v = judge(&p3, &report(&["x@example.com"], &[], &[], vec![f.clone()]));
+    assert_eq!(v.action, Action::Accept);
+    f.count = 3;
+    let v = judge(&p3, &report(&["x@example.com"], &[], &[], vec![f]));
+    assert_eq!(v.action, Action::Quarantine);
+}
+
+#[test]
+fn secrets_outbound_are_rejected_with_a_reply_that_holds_no_value() {
+    let v = judge(
+        &policy(""),
+        &report(
+            &["x@example.com"],
+            &[],
+            &[],
+            vec![finding(
+                "password",
+                Confidence::High,
+                "attachment:acct-123456789.txt",
+            )],
+        ),
+    );
+    assert_eq!(v.action, Action::Reject);
+    let reply = v.reply.expect("reply");
+    assert!(reply.starts_with("550 5.7.1 "), "{reply}");
+    assert!(reply.contains("password"), "{reply}");
+    assert!(!reply.contains("123456789"), "{reply}");
+    assert!(!reply.contains("4817"), "{reply}");
+}
+
+#[test]
+fn bcc_mass_mailing_counts_only_visible_recipients() {
+    let p = policy("");
+    let to25 = addrs(25, "example.com");
+    let to26 = addrs(26, "example.com");
+    let v = judge(&p, &report(&as_refs(&to25), &[], &[], vec![]));
+    assert_eq!(v.action, Action::Accept);
+    let v = judge(
+        &p,
+        &report(&as_refs(&to26)[..20], &as_refs(&to26)[20..], &[], vec![]),
+    );
+    assert_eq!(v.action, Action::Reject);
+    assert!(v.reply.as_deref().unwrap_or("").contains("Bcc"));
+    let bcc = addrs(200, "example.com");
+    let v = judge(&p, &report(&["pat@city.test"], &[], &as_refs(&bcc), vec![]));
+    assert_eq!(v.action, Action::Accept);
+}
+
+const LIST: &str = r#"
+[[organisation.restricted_list]]
+address = "all-employees@city.test"
+authorised = ["city-manager@city.test", "*@comms.city.test"]
+"#;
+
+#[test]
+fn restricted_list_needs_an_authorised_sender() {
+    let text = config::DEFAULT_POLICY
+        .replace("domains = []", "domains = [\"city.test\"]")
+        .replace("[notices]", &format!("{LIST}\n[notices]"));
+    let p = Policy::parse(&text, "t", &[]).expect("policy");
+    let r = report(&["all-employees@city.test"], &[], &[], vec![]);
+    let v = evaluate_on(
+        &p,
+        &r,
+        &Envelope {
+            sender: Some("pat@city.test".into()),
+            recipients: vec!["all-employees@city.test".into()],
+        },
+        TODAY,
+    );
+    assert_eq!(v.action, Action::Reject);
+    assert_eq!(v.rule_names(), vec!["restricted_distribution"]);
+    let mut r2 = r.clone();
+    r2.info.from = Some("press@comms.city.test".into());
+    let v = evaluate_on(
+        &p,
+        &r2,
+        &Envelope {
+            sender: Some("press@comms.city.test".into()),
+            recipients: vec!["all-employees@city.test".into()],
+        },
+        TODAY,
+    );
+    assert_eq!(v.action, Action::Accept);
+}
+
+#[test]
+fn encrypted_attachment_with_password_is_rejected_alone_it_is_fine() {
+    let p = policy("");
+    let mut r = report(&["hr@city.test"], &[], &[], vec![]);
+    r.encrypted.push(EncryptedPart {
+        location: "attachment:a.zip/b.xlsx".into(),
+        kind: "zip".into(),
+    });
+    assert_eq!(judge(&p, &r).action, Action::Accept);
+    r.findings
+        .push(finding("password", Confidence::High, "body"));
+    let v = judge(&p, &r);
+    assert_eq!(v.action, Action::Reject);
+    assert!(
+        v.rule_names()
+            .contains(&"password_with_encrypted_attachment")
+    );
+}
+
+#[test]
+fn personal_account_fires_on_sensitive_mail_to_free_mail() {
+    let v = judge(
+        &policy(""),
+        &report(
+            &["me@gmail.com"],
+            &[],
+            &[],
+            vec![finding("us_ssn", Confidence::High, "body")],
+        ),
+    );
+    assert_eq!(v.action, Action::Reject);
+    assert!(v.rule_names().contains(&"personal_account"));
+    let v = judge(&policy(""), &report(&["me@gmail.com"], &[], &[], vec![]));
+    assert_eq!(v.action, Action::Accept);
+}
+
+const EXCEPTIONS: &str = r#"
+[[exception]]
+reference = "CTO-2026-014"
+approver = "Chief Technology Officer"
+rule = "sensitive_info"
+kinds = ["us_ssn"]
+sender = "pat@city.test"
+recipient = "*@irs.example"
+expires = 2027-06-30
+
+[[exception]]
+reference = "CTO-2024-002"
+approver = "Chief Technology Officer"
+rule = "sensitive_info"
+sender = "pat@city.test"
+recipient = "*@old.example"
+expires = 2025-01-31
+"#;
+
+#[test]
+fn valid_exception_waives_expired_does_nothing() {
+    let p = policy(EXCEPTIONS);
+    let f = vec![finding("us_ssn", Confidence::High, "body")];
+    let v = judge(&p, &report(&["agent@irs.example"], &[], &[], f.clone()));
+    // sensitive_info waived; the TLS requirement still holds.
+    assert_eq!(v.rule_names(), vec!["encrypted_channel"]);
+    assert_eq!(v.action, Action::Tag);
+    assert_eq!(v.exceptions_used.len(), 1);
+    assert_eq!(v.exceptions_used[0].reference, "CTO-2026-014");
+    assert_eq!(v.exceptions_used[0].kinds, vec!["us_ssn"]);
+    // A recipient out of scope in the same message: no exception.
+    let v = judge(
+        &p,
+        &report(&["agent@irs.example", "x@example.com"], &[], &[], f.clone()),
+    );
+    assert_eq!(v.action, Action::Quarantine);
+    assert!(v.exceptions_used.is_empty());
+    // Expired.
+    let v = judge(&p, &report(&["a@old.example"], &[], &[], f));
+    assert_eq!(v.action, Action::Quarantine);
+    assert!(v.exceptions_used.is_empty());
+}
+
+#[test]
+fn monitor_mode_reports_and_accepts() {
+    let p = policy("").clone();
+    let mut p = p;
+    p.monitor = true;
+    let v = judge(
+        &p,
+        &report(
+            &["x@example.com"],
+            &[],
+            &[],
+            vec![finding("us_ssn", Confidence::High, "body")],
+        ),
+    );
+    assert_eq!(v.action, Action::Accept);
+    assert_eq!(v.would_action, Some(Action::Quarantine));
+    assert!(v.rules.iter().all(|h| h.monitor));
+    assert!(v.reply.is_none());
+    assert!(!v.require_tls);
+
+    // Per rule: only bcc_mass_mailing monitored.
+    let mut p = policy("");
+    p.rules.bcc_mass_mailing.monitor = true;
+    let to = addrs(30, "example.com");
+    let refs: Vec<&str> = to.iter().map(String::as_str).collect();
+    let v = judge(&p, &report(&refs, &[], &[], vec![]));
+    assert_eq!(v.action, Action::Accept);
+    assert_eq!(v.would_action, Some(Action::Reject));
+}
+
+#[test]
+fn unscannable_parts_are_tagged_images_are_not() {
+    let p = policy("");
+    let mut r = report(&["x@example.com"], &[], &[], vec![]);
+    r.unscannable.push(Unscannable {
+        location: "attachment:logo.png".into(),
+        reason: "image content is not scanned (no OCR or transcription)".into(),
+    });
+    assert_eq!(judge(&p, &r).action, Action::Accept);
+    r.unscannable.push(Unscannable {
+        location: "attachment:big.zip".into(),
+        reason: "expansion ratio limit reached (possible archive bomb)".into(),
+    });
+    let v = judge(&p, &r);
+    assert_eq!(v.action, Action::Tag);
+    assert_eq!(v.rule_names(), vec!["unscannable"]);
+}
+
+#[test]
+fn glob_and_dates() {
+    assert!(glob_match("*@irs.example", "Agent@IRS.example"));
+    assert!(!glob_match("*@irs.example", "agent@irs.example.com"));
+    assert!(glob_match("a*b*c", "axxbyyc"));
+    assert_eq!(civil_from_days(0), (1970, 1, 1));
+    assert_eq!(civil_from_days(20_414), (2025, 11, 22));
+    assert_eq!(
+        hide_digits("attachment:ssn-123456789.txt"),
+        "attachment:ssn-*********.txt"
+    );
+}
