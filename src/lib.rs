@@ -9,9 +9,11 @@
 
 pub mod decode;
 pub mod detect;
+pub mod filter;
 pub mod limits;
 pub mod mailbox;
 pub mod mask;
+pub mod milter;
 pub mod model;
 pub mod policy;
 pub mod replay;

@@ -35,6 +35,52 @@ enum Command {
     /// Check or print a policy file.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run the milter server that Postfix or Sendmail calls for every message.
+    Milter(MilterArgs),
+    /// Run the main job with embedded defaults: the milter on inet:127.0.0.1:8890.
+    Serve(MilterArgs),
+    /// Load generator: play concurrent milter sessions against a running milter and report
+    /// messages/s and latency percentiles.
+    MilterLoad(LoadArgs),
+}
+
+#[derive(Args)]
+struct MilterArgs {
+    /// Where to listen: inet:HOST:PORT or unix:/path/to/socket.
+    #[arg(long, value_name = "SPEC", default_value = "inet:127.0.0.1:8890")]
+    listen: maildlp::milter::Listen,
+    /// Policy file (default: the embedded policy). Reloaded on SIGHUP.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Largest message buffered for scanning (bytes); larger ones get the policy's
+    /// `unscannable` action.
+    #[arg(long, value_name = "BYTES", default_value_t = 50 * 1024 * 1024)]
+    max_message_size: usize,
+    /// Connections served at once.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_connections: usize,
+    /// Seconds to wait for the MTA's next packet.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    read_timeout: u64,
+    /// What the MTA is told when judging fails: tempfail (default), accept or reject.
+    #[arg(long, value_name = "ACTION", default_value = "tempfail")]
+    on_error: maildlp::milter::server::OnError,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// The milter's TCP address (HOST:PORT).
+    #[arg(long, default_value = "127.0.0.1:8890")]
+    addr: std::net::SocketAddr,
+    #[arg(long, default_value_t = 8)]
+    connections: usize,
+    #[arg(long, default_value_t = 1000)]
+    messages_per_connection: usize,
+    /// Message to send (default: a synthetic ~20 KB plain-text message).
+    #[arg(long, value_name = "FILE")]
+    message: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -258,6 +304,8 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Show { policy, patterns }) => {
             policy_show(policy.as_deref(), &patterns)
         }
+        Command::Milter(args) | Command::Serve(args) => milter(args),
+        Command::MilterLoad(args) => milter_load(args),
     };
     match result {
         Ok(code) => code,
@@ -268,6 +316,123 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Log lines on stderr; `RUST_LOG` (e.g. `maildlp=debug`) sets the level, info by default.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Scanner and policy for the milter, from the command line (again on SIGHUP).
+fn build_handler(args: &MilterArgs) -> anyhow::Result<maildlp::filter::PolicyHandler> {
+    let scanner = args.engine.scanner()?;
+    let policy = load_policy(args.policy.as_deref(), scanner.detector())?;
+    Ok(maildlp::filter::PolicyHandler::new(scanner, policy))
+}
+
+fn milter(args: MilterArgs) -> anyhow::Result<ExitCode> {
+    use maildlp::milter::server::{self, Config, Server};
+    init_logging();
+    let handler = build_handler(&args)?;
+    let shared = server::shared(std::sync::Arc::new(handler));
+    let config = Config {
+        max_message_bytes: args.max_message_size,
+        max_connections: args.max_connections.max(1),
+        read_timeout: std::time::Duration::from_secs(args.read_timeout.max(1)),
+        on_error: args.on_error,
+        ..Config::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let server = Server::bind(&args.listen, config, shared.clone())
+            .await
+            .with_context(|| format!("listening on {:?} (is another milter running there?)", args.listen))?;
+        tracing::info!(listen = ?args.listen, "maildlp milter ready");
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("installing the SIGHUP handler")?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("installing the SIGTERM handler")?;
+        let serving = tokio::spawn(server.run(stop_rx));
+        loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    match build_handler(&args) {
+                        Ok(h) => {
+                            if let Ok(mut current) = shared.write() {
+                                *current = std::sync::Arc::new(h);
+                            }
+                            tracing::info!("policy and patterns reloaded");
+                        }
+                        Err(e) => tracing::error!("reload failed, keeping the previous policy: {e:#}"),
+                    }
+                }
+                _ = term.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+        tracing::info!("shutting down: finishing messages in flight");
+        let _ = stop_tx.send(true);
+        let _ = serving.await;
+        tracing::info!("stopped");
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A synthetic plain-text message of about 20 KB, like ordinary correspondence.
+fn synthetic_message() -> Vec<u8> {
+    let mut m = b"From: Pat Clerk <pat@city.test>\r\nTo: Sam Vendor <sam@example.com>\r\nSubject: Quarterly maintenance schedule\r\nMessage-ID: <load@city.test>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n".to_vec();
+    let para = "The parks department will resurface the north lot on 2026-12-03 between 07:00 and 15:00. \
+Call 940-555-0142 with questions; order 112-4839201 covers the materials. Crews from districts 4 and 7 \
+will rotate, and the public works portal lists closures by ZIP 76201-4229.\r\n";
+    while m.len() < 20_000 {
+        m.extend_from_slice(para.as_bytes());
+    }
+    m
+}
+
+fn milter_load(args: LoadArgs) -> anyhow::Result<ExitCode> {
+    let message = match &args.message {
+        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        None => synthetic_message(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(maildlp::milter::client::run_load(
+        args.addr,
+        args.connections,
+        args.messages_per_connection,
+        &message,
+    ));
+    println!(
+        "{} messages ({} bytes each) over {} connections in {:.2} s: {:.0} messages/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} errors",
+        report.messages,
+        message.len(),
+        args.connections,
+        report.elapsed.as_secs_f64(),
+        report.per_second(),
+        report.p50.as_secs_f64() * 1000.0,
+        report.p99.as_secs_f64() * 1000.0,
+        report.max.as_secs_f64() * 1000.0,
+        report.errors
+    );
+    Ok(if report.errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
