@@ -386,7 +386,7 @@ mod tests {
     fn encodes_responses() {
         let mut out = Vec::new();
         Response::ReplyCode("550 5.7.1 no".into()).encode(&mut out);
-        assert_eq!(out, b"\0\0\0\x0dy550 5.7.1 no\0");
+        assert_eq!(out, b"\0\0\0\x0ey550 5.7.1 no\0");
         out.clear();
         Response::AddHeader {
             name: "X-A".into(),
