@@ -1,0 +1,431 @@
+//! maildlp in a real Postfix's path: a private Postfix instance (own config, queue and data
+//! directories, loopback ports) with `smtpd_milters` pointing at `maildlp milter`, a local SMTP
+//! sink as relay host, and messages submitted over SMTP. Needs Debian's postfix
+//! (`.ci/install-postfix.sh` installs it) and root, as in CI.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A minimal SMTP server that accepts everything and keeps the messages.
+fn start_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind sink");
+    let port = listener.local_addr().expect("sink addr").port();
+    let store = Arc::new(Mutex::new(Vec::new()));
+    let kept = store.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let kept = kept.clone();
+            std::thread::spawn(move || {
+                let _ = sink_session(conn, &kept);
+            });
+        }
+    });
+    (port, store)
+}
+
+fn sink_session(conn: TcpStream, store: &Mutex<Vec<String>>) -> std::io::Result<()> {
+    let mut out = conn.try_clone()?;
+    let mut reader = BufReader::new(conn);
+    out.write_all(b"220 sink ESMTP\r\n")?;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let cmd = line.to_ascii_uppercase();
+        if cmd.starts_with("DATA") {
+            out.write_all(b"354 go ahead\r\n")?;
+            let mut data = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line)? == 0 {
+                    return Ok(());
+                }
+                if line == ".\r\n" || line == ".\n" {
+                    break;
+                }
+                data.push_str(&line);
+            }
+            if let Ok(mut s) = store.lock() {
+                s.push(data);
+            }
+            out.write_all(b"250 kept\r\n")?;
+        } else if cmd.starts_with("QUIT") {
+            out.write_all(b"221 bye\r\n")?;
+            return Ok(());
+        } else {
+            out.write_all(b"250 ok\r\n")?;
+        }
+    }
+}
+
+/// A private Postfix instance, stopped when dropped.
+struct Postfix {
+    dir: PathBuf,
+}
+
+impl Postfix {
+    fn start(dir: &Path, smtp_port: u16, sink_port: u16, milter_port: u16) -> Postfix {
+        let postfix = Path::new("/usr/sbin/postfix");
+        assert!(
+            postfix.exists(),
+            "Postfix is not installed: run `bash .ci/install-postfix.sh` (CI does)"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+        for sub in ["queue", "data"] {
+            std::fs::create_dir_all(dir.join(sub)).expect("postfix dirs");
+        }
+        let chown = Command::new("chown")
+            .args(["-R", "postfix:postfix"])
+            .arg(dir.join("data"))
+            .status()
+            .expect("chown");
+        assert!(
+            chown.success(),
+            "chown of the data directory failed (run as root)"
+        );
+        let d = dir.display();
+        let main_cf = format!(
+            "compatibility_level = 3.6\n\
+             queue_directory = {d}/queue\n\
+             data_directory = {d}/data\n\
+             maillog_file = {d}/maillog\n\
+             maillog_file_prefixes = {d}\n\
+             myhostname = maildlp-e2e.test\n\
+             inet_interfaces = 127.0.0.1\n\
+             inet_protocols = ipv4\n\
+             mydestination =\n\
+             mynetworks = 127.0.0.0/8\n\
+             alias_maps =\n\
+             alias_database =\n\
+             relayhost = [127.0.0.1]:{sink_port}\n\
+             smtp_dns_support_level = disabled\n\
+             smtpd_relay_restrictions = permit_mynetworks, reject\n\
+             smtpd_milters = inet:127.0.0.1:{milter_port}\n\
+             non_smtpd_milters = inet:127.0.0.1:{milter_port}\n\
+             milter_protocol = 6\n\
+             milter_default_action = tempfail\n\
+             milter_connect_timeout = 10s\n\
+             milter_content_timeout = 60s\n"
+        );
+        std::fs::write(dir.join("main.cf"), main_cf).expect("main.cf");
+        // Debian's master.cf with smtpd on our port and no chroot (the instance has no jail).
+        let master = std::fs::read_to_string("/etc/postfix/master.cf").expect("master.cf");
+        let master: String = master
+            .lines()
+            .map(|l| {
+                let cols: Vec<&str> = l.split_whitespace().collect();
+                if l.starts_with('#') || l.starts_with(' ') || cols.len() < 8 {
+                    return format!("{l}\n");
+                }
+                let mut cols: Vec<String> = cols.iter().map(|s| s.to_string()).collect();
+                if cols[0] == "smtp" && cols[1] == "inet" {
+                    cols[0] = format!("127.0.0.1:{smtp_port}");
+                }
+                cols[4] = "n".into();
+                format!("{}\n", cols.join(" "))
+            })
+            .collect();
+        std::fs::write(dir.join("master.cf"), master).expect("master.cf");
+        let pf = Postfix {
+            dir: dir.to_path_buf(),
+        };
+        let out = Command::new(postfix)
+            .arg("-c")
+            .arg(dir)
+            .arg("start")
+            .output()
+            .expect("postfix start");
+        assert!(
+            out.status.success(),
+            "postfix start failed: {}\n{}\nlog: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            pf.log()
+        );
+        pf
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
+    }
+
+    /// Queue entries as JSON lines.
+    fn queue(&self) -> String {
+        let out = Command::new("/usr/sbin/postqueue")
+            .arg("-c")
+            .arg(&self.dir)
+            .arg("-j")
+            .output()
+            .expect("postqueue");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let _ = Command::new("/usr/sbin/postfix")
+            .arg("-c")
+            .arg(&self.dir)
+            .arg("stop")
+            .output();
+    }
+}
+
+struct Milter(Child);
+
+impl Drop for Milter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Submit a message over SMTP; returns the reply to the end of DATA (or the first failure).
+fn submit(port: u16, from: &str, rcpts: &[String], message: &str) -> String {
+    let conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to postfix");
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut out = conn.try_clone().expect("clone");
+    let mut r = BufReader::new(conn);
+    let mut reply = || {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return all;
+            }
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return all;
+            }
+        }
+    };
+    reply();
+    let send = |out: &mut TcpStream, cmd: &str| {
+        out.write_all(cmd.as_bytes()).expect("send");
+    };
+    send(&mut out, "EHLO tester.test\r\n");
+    reply();
+    send(&mut out, &format!("MAIL FROM:<{from}>\r\n"));
+    let r1 = reply();
+    if !r1.starts_with('2') {
+        return r1;
+    }
+    for rc in rcpts {
+        send(&mut out, &format!("RCPT TO:<{rc}>\r\n"));
+        let r2 = reply();
+        if !r2.starts_with('2') {
+            return r2;
+        }
+    }
+    send(&mut out, "DATA\r\n");
+    let r3 = reply();
+    if !r3.starts_with('3') {
+        return r3;
+    }
+    let body = message.replace("\r\n", "\n").replace('\n', "\r\n");
+    let dotted = body
+        .split("\r\n")
+        .map(|l| {
+            if l.starts_with('.') {
+                format!(".{l}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    send(&mut out, &format!("{dotted}\r\n.\r\n"));
+    let end = reply();
+    send(&mut out, "QUIT\r\n");
+    end
+}
+
+fn fixture(name: &str) -> String {
+    let raw = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/policy/mail")
+            .join(name),
+    )
+    .expect("fixture");
+    String::from_utf8_lossy(&raw).into_owned()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool, log: impl Fn() -> String) {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}; postfix log:\n{}", log());
+}
+
+#[test]
+fn postfix_delivers_rejects_holds_and_tags_by_the_policy() {
+    let dir = std::env::temp_dir().join(format!("maildlp-postfix-{}", std::process::id()));
+    let (sink_port, delivered) = start_sink();
+    let milter_port = free_port();
+    let smtp_port = free_port();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_maildlp"))
+        .args([
+            "milter",
+            "--listen",
+            &format!("inet:127.0.0.1:{milter_port}"),
+            "--policy",
+        ])
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/policy/policy.toml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start maildlp milter");
+    let stderr = child.stderr.take();
+    let milter = Milter(child);
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", milter_port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "milter did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let postfix = Postfix::start(&dir, smtp_port, sink_port, milter_port);
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", smtp_port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "postfix smtpd did not start; log:\n{}",
+            postfix.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let count = || delivered.lock().map(|d| d.len()).unwrap_or(0);
+
+    // 1. A clean message is delivered to the sink.
+    let r = submit(
+        smtp_port,
+        "pat@city.test",
+        &["sam@example.com".into()],
+        &fixture("clean_outbound.eml"),
+    );
+    assert!(
+        r.starts_with("250"),
+        "clean message: {r}\n{}",
+        postfix.log()
+    );
+    wait_for(
+        "the clean message at the sink",
+        Duration::from_secs(30),
+        || count() >= 1,
+        || postfix.log(),
+    );
+
+    // 2. Sensitive information to a personal account: 5xx with the policy's text at DATA.
+    let r = submit(
+        smtp_port,
+        "pat@city.test",
+        &["me@gmail.com".into()],
+        &fixture("ssn_personal_account.eml"),
+    );
+    assert!(r.starts_with("550 5.7.1"), "{r}");
+    assert!(r.contains("personal"), "{r}");
+    assert!(
+        !r.contains("4817"),
+        "the reply must not hold the value: {r}"
+    );
+
+    // 3. Sensitive information leaving the City: held in Postfix's hold queue.
+    let r = submit(
+        smtp_port,
+        "pat@city.test",
+        &["sam@example.com".into()],
+        &fixture("ssn_outbound.eml"),
+    );
+    assert!(r.starts_with("250"), "{r}");
+    wait_for(
+        "the held message in the hold queue",
+        Duration::from_secs(20),
+        || {
+            let q: String = postfix.queue().split_whitespace().collect();
+            q.contains("\"queue_name\":\"hold\"")
+        },
+        || postfix.log(),
+    );
+
+    // 4. A visible mass mailing is rejected; the same list in Bcc passes.
+    let list: Vec<String> = (0..26)
+        .map(|i| format!("resident{i}@example.com"))
+        .collect();
+    let r = submit(
+        smtp_port,
+        "pat@city.test",
+        &list,
+        &fixture("visible_26.eml"),
+    );
+    assert!(r.starts_with("550 5.7.1"), "{r}");
+    assert!(r.contains("Bcc"), "{r}");
+    let before = count();
+    let r = submit(smtp_port, "pat@city.test", &list, &fixture("bcc_40.eml"));
+    assert!(r.starts_with("250"), "Bcc list: {r}");
+    wait_for(
+        "the Bcc mailing at the sink",
+        Duration::from_secs(30),
+        || count() > before,
+        || postfix.log(),
+    );
+
+    // 5. Internal mail with sensitive information is delivered with the verdict header.
+    let before = count();
+    let r = submit(
+        smtp_port,
+        "pat@city.test",
+        &["hr@city.test".into()],
+        &fixture("ssn_internal.eml"),
+    );
+    assert!(r.starts_with("250"), "{r}");
+    wait_for(
+        "the tagged message",
+        Duration::from_secs(30),
+        || count() > before,
+        || postfix.log(),
+    );
+    let tagged = delivered
+        .lock()
+        .map(|d| d.last().cloned().unwrap_or_default())
+        .unwrap_or_default();
+    assert!(
+        tagged.contains("X-Maildlp-Verdict: tag; rules=sensitive_info"),
+        "headers of the tagged message:\n{}",
+        tagged
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // The milter logged a verdict line per message and no value.
+    drop(postfix);
+    drop(milter);
+    let mut log = String::new();
+    if let Some(mut e) = stderr {
+        let _ = e.read_to_string(&mut log);
+    }
+    assert!(log.contains("verdict"), "{log}");
+    assert!(!log.contains("536-22-4817"), "a value reached the log");
+    let _ = std::fs::remove_dir_all(&dir);
+}
