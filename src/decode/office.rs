@@ -448,44 +448,36 @@ fn xls_encrypted(stream: &[u8]) -> bool {
 
 /// Runs of at least 4 printable characters, as ASCII/Latin-1 bytes or as UTF-16LE.
 fn printable_runs(bytes: &[u8], out: &mut String) {
-    const MIN: usize = 4;
     let printable = |b: u8| (0x20..0x7f).contains(&b) || b == b'\t';
-    // Single-byte runs.
-    let mut run = String::new();
-    for &b in bytes {
-        if printable(b) {
-            run.push(b as char);
-        } else {
-            if run.len() >= MIN {
-                out.push_str(&run);
-                out.push('\n');
-            }
-            run.clear();
-        }
-    }
-    if run.len() >= MIN {
-        out.push_str(&run);
-        out.push('\n');
-    }
-    // UTF-16LE runs (ASCII range), at both alignments.
+    // Single-byte runs, then UTF-16LE runs (ASCII range) at both alignments.
+    collect_runs(bytes.iter().map(|&b| printable(b).then_some(b)), out);
     for offset in 0..2 {
-        run.clear();
-        for pair in bytes.get(offset..).unwrap_or(&[]).chunks_exact(2) {
-            if pair[1] == 0 && printable(pair[0]) {
-                run.push(pair[0] as char);
-            } else {
-                if run.len() >= MIN {
-                    out.push_str(&run);
-                    out.push('\n');
-                }
-                run.clear();
-            }
-        }
+        let units = bytes.get(offset..).unwrap_or(&[]).chunks_exact(2);
+        collect_runs(
+            units.map(|p| (p[1] == 0 && printable(p[0])).then_some(p[0])),
+            out,
+        );
+    }
+}
+
+/// Append every run of at least 4 consecutive `Some` characters as a line.
+fn collect_runs(chars: impl Iterator<Item = Option<u8>>, out: &mut String) {
+    const MIN: usize = 4;
+    let mut run = String::new();
+    let mut flush = |run: &mut String| {
         if run.len() >= MIN {
-            out.push_str(&run);
+            out.push_str(run);
             out.push('\n');
         }
+        run.clear();
+    };
+    for c in chars {
+        match c {
+            Some(b) => run.push(b as char),
+            None => flush(&mut run),
+        }
     }
+    flush(&mut run);
 }
 
 #[cfg(test)]

@@ -69,21 +69,17 @@ pub fn html_to_text(html: &str) -> String {
 
 /// Bytes of unknown encoding to text: BOM-marked UTF-16, UTF-8, else Windows-1252.
 pub fn bytes_to_text(data: &[u8]) -> String {
-    if let Some(rest) = data.strip_prefix(&[0xFF, 0xFE]) {
-        let units = rest
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]));
-        return char::decode_utf16(units)
+    let utf16 = |rest: &[u8], unit: fn([u8; 2]) -> u16| -> String {
+        let units = rest.chunks_exact(2).map(|c| unit([c[0], c[1]]));
+        char::decode_utf16(units)
             .map(|r| r.unwrap_or('\u{FFFD}'))
-            .collect();
+            .collect()
+    };
+    if let Some(rest) = data.strip_prefix(&[0xFF, 0xFE]) {
+        return utf16(rest, u16::from_le_bytes);
     }
     if let Some(rest) = data.strip_prefix(&[0xFE, 0xFF]) {
-        let units = rest
-            .chunks_exact(2)
-            .map(|c| u16::from_be_bytes([c[0], c[1]]));
-        return char::decode_utf16(units)
-            .map(|r| r.unwrap_or('\u{FFFD}'))
-            .collect();
+        return utf16(rest, u16::from_be_bytes);
     }
     let data = data.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(data);
     match std::str::from_utf8(data) {
