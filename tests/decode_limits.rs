@@ -151,3 +151,36 @@ fn time_limit_stops_work() {
             .any(|(_, r)| r.contains("time limit"))
     );
 }
+
+#[test]
+fn truncated_and_corrupted_fixtures_never_panic() {
+    use maildlp::detect::Detector;
+    use maildlp::scan::Scanner;
+    let scanner = Scanner::new(Detector::new(&[]).expect("patterns"), Limits::default());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scan");
+    let mut scanned = 0;
+    for entry in std::fs::read_dir(&dir).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "eml") {
+            continue;
+        }
+        let raw = std::fs::read(&path).expect("fixture");
+        if raw.len() > 200_000 {
+            continue;
+        }
+        for i in 1..12 {
+            let cut = raw.len() * i / 12;
+            scanner.scan(&raw[..cut]);
+            // Flip bytes through the second half (base64 bodies, archive headers).
+            let mut bad = raw.clone();
+            let mut pos = raw.len() / 2 + i * 7;
+            while pos < bad.len() {
+                bad[pos] ^= 0x5a;
+                pos += 97;
+            }
+            scanner.scan(&bad);
+            scanned += 2;
+        }
+    }
+    assert!(scanned > 1000, "scanned {scanned} variants");
+}
