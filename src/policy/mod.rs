@@ -366,13 +366,9 @@ pub fn evaluate_on(
         &rules.sensitive_info.internal
     };
     let sensitive = kinds_over(report, |k| (dir.for_kind(k).clone(), dir.action));
-    // What leaves the City is judged on the outbound thresholds (personal accounts, TLS).
-    let leaving = if outbound {
-        let out = &rules.sensitive_info.outbound;
-        kinds_over(report, |k| (out.for_kind(k).clone(), out.action))
-    } else {
-        Vec::new()
-    };
+    // What leaves the City (judged on the outbound thresholds, as `sensitive` then is) decides
+    // the personal-account and TLS rules.
+    let leaving = if outbound { sensitive.clone() } else { Vec::new() };
     if rules.sensitive_info.enabled && !sensitive.is_empty() {
         let kept = cx.waive_kinds("sensitive_info", sensitive);
         let firing: Vec<(KindHit, Action)> = kept
