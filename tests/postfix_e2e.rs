@@ -77,7 +77,13 @@ struct Postfix {
 }
 
 impl Postfix {
-    fn start(dir: &Path, smtp_port: u16, sink_port: u16, milter_port: u16) -> Postfix {
+    fn start(
+        dir: &Path,
+        smtp_port: u16,
+        sink_port: u16,
+        tls_port: u16,
+        milter_port: u16,
+    ) -> Postfix {
         let postfix = Path::new("/usr/sbin/postfix");
         assert!(
             postfix.exists(),
@@ -118,9 +124,18 @@ impl Postfix {
              milter_protocol = 6\n\
              milter_default_action = tempfail\n\
              milter_connect_timeout = 10s\n\
-             milter_content_timeout = 60s\n"
+             milter_content_timeout = 60s\n\
+             milter_header_checks = regexp:{d}/milter_header_checks\n"
         );
         std::fs::write(dir.join("main.cf"), main_cf).expect("main.cf");
+        // The README's require-TLS recipe: mail maildlp marks goes through a TLS-only
+        // transport. Here the transport's relay is a second sink (without TLS, so only the
+        // routing is checked; in production the transport sets smtp_tls_security_level=encrypt).
+        std::fs::write(
+            dir.join("milter_header_checks"),
+            format!("/^X-Maildlp-Require-TLS: yes/ FILTER smtp-tls:[127.0.0.1]:{tls_port}\n"),
+        )
+        .expect("milter_header_checks");
         // Debian's master.cf with smtpd on our port and no chroot (the instance has no jail).
         let master = std::fs::read_to_string("/etc/postfix/master.cf").expect("master.cf");
         let master: String = master
@@ -137,6 +152,9 @@ impl Postfix {
                 cols[4] = "n".into();
                 format!("{}\n", cols.join(" "))
             })
+            .chain(std::iter::once(
+                "smtp-tls unix - - n - - smtp\n".to_string(),
+            ))
             .collect();
         std::fs::write(dir.join("master.cf"), master).expect("master.cf");
         let pf = Postfix {
@@ -279,6 +297,7 @@ fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool, log: im
 fn postfix_delivers_rejects_holds_and_tags_by_the_policy() {
     let dir = std::env::temp_dir().join(format!("maildlp-postfix-{}", std::process::id()));
     let (sink_port, delivered) = start_sink();
+    let (tls_port, delivered_tls) = start_sink();
     let milter_port = free_port();
     let smtp_port = free_port();
 
@@ -304,7 +323,7 @@ fn postfix_delivers_rejects_holds_and_tags_by_the_policy() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let postfix = Postfix::start(&dir, smtp_port, sink_port, milter_port);
+    let postfix = Postfix::start(&dir, smtp_port, sink_port, tls_port, milter_port);
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", smtp_port)).is_err() {
         assert!(
@@ -417,6 +436,28 @@ fn postfix_delivers_rejects_holds_and_tags_by_the_policy() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+
+    // 6. Sensitive mail allowed out by a written exception must travel over TLS: Postfix routes
+    // it on maildlp's header to the TLS-only transport.
+    let r = submit(
+        smtp_port,
+        "payroll@city.test",
+        &["agent@irs.example".into()],
+        &fixture("exception_valid.eml"),
+    );
+    assert!(r.starts_with("250"), "{r}");
+    let tls_count = || delivered_tls.lock().map(|d| d.len()).unwrap_or(0);
+    wait_for(
+        "the require-TLS message at the TLS relay",
+        Duration::from_secs(30),
+        || tls_count() >= 1,
+        || postfix.log(),
+    );
+    let routed = delivered_tls
+        .lock()
+        .map(|d| d.first().cloned().unwrap_or_default())
+        .unwrap_or_default();
+    assert!(routed.contains("X-Maildlp-Require-TLS: yes"));
 
     // The milter logged a verdict line per message and no value.
     drop(postfix);

@@ -368,7 +368,11 @@ pub fn evaluate_on(
     let sensitive = kinds_over(report, |k| (dir.for_kind(k).clone(), dir.action));
     // What leaves the City (judged on the outbound thresholds, as `sensitive` then is) decides
     // the personal-account and TLS rules.
-    let leaving = if outbound { sensitive.clone() } else { Vec::new() };
+    let leaving = if outbound {
+        sensitive.clone()
+    } else {
+        Vec::new()
+    };
     if rules.sensitive_info.enabled && !sensitive.is_empty() {
         let kept = cx.waive_kinds("sensitive_info", sensitive);
         let firing: Vec<(KindHit, Action)> = kept
