@@ -1039,3 +1039,24 @@ fn many_separate_keyword_windows_stay_fast() {
         started.elapsed()
     );
 }
+
+#[test]
+fn web_urls_with_a_password() {
+    assert_kind(
+        "Log in at https://jdoe:Wint3r-Sky@portal.vendor.example/admin today.",
+        "password",
+        High,
+    );
+    assert_none(
+        "See https://www.example.com/path?q=1 and http://example.org:8080/x",
+        "password",
+    );
+    assert_none(
+        "Template: https://user:<password>@host.example/",
+        "password",
+    );
+    assert_none(
+        "Mail me at https://example.com/@jdoe or mailto:a@b.example",
+        "password",
+    );
+}
