@@ -7,6 +7,7 @@
 //! place, where the depth, size, count and time limits are enforced.
 
 pub mod archive;
+pub mod bounded;
 pub mod mime;
 pub mod office;
 pub mod pdf;
@@ -75,6 +76,16 @@ impl<'a> Ctx<'a> {
         }
         self.decoded_bytes += n;
         Ok(())
+    }
+
+    /// Time still allowed for the message.
+    pub fn time_left(&self) -> std::time::Duration {
+        if self.timed_out {
+            return std::time::Duration::ZERO;
+        }
+        self.limits
+            .max_scan_time()
+            .saturating_sub(self.started.elapsed())
     }
 
     /// Bytes still allowed for the message.
