@@ -184,3 +184,52 @@ fn truncated_and_corrupted_fixtures_never_panic() {
     }
     assert!(scanned > 1000, "scanned {scanned} variants");
 }
+
+fn stored_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        w.start_file(*name, opts).expect("start entry");
+        w.write_all(data).expect("write entry");
+    }
+    w.finish().expect("finish zip").into_inner()
+}
+
+#[test]
+fn a_wrong_checksum_does_not_hide_the_content() {
+    let mut data = stored_zip(&[("note.txt", b"hidden text behind a bad crc")]);
+    // Flip the CRC in the local header (offset 14) and in the central directory (offset 16).
+    data[14] ^= 0xFF;
+    let central = data
+        .windows(4)
+        .position(|w| w == b"PK\x01\x02")
+        .expect("central directory");
+    data[central + 16] ^= 0xFF;
+    let rec = decode(&Limits::default(), "crc.zip", &data);
+    assert!(
+        rec.texts
+            .iter()
+            .any(|(_, t)| t.contains("behind a bad crc")),
+        "content must still be scanned"
+    );
+    assert!(rec.unscannable.iter().any(|(_, r)| r.contains("corrupt")));
+}
+
+#[test]
+fn a_zip_declaring_a_huge_directory_is_refused_before_parsing() {
+    let mut data = stored_zip(&[("pad.bin", &vec![0u8; 3_200_000])]);
+    let eocd = data.len() - 22;
+    assert_eq!(&data[eocd..eocd + 4], b"PK\x05\x06");
+    for off in [8, 10] {
+        data[eocd + off] = 0xFE;
+        data[eocd + off + 1] = 0xFF;
+    }
+    let rec = decode(&Limits::default(), "huge.zip", &data);
+    assert!(
+        rec.unscannable
+            .iter()
+            .any(|(_, r)| r.contains("entry limit")),
+        "{:?}",
+        rec.unscannable
+    );
+}

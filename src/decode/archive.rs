@@ -35,6 +35,7 @@ impl ReadStop {
 /// charging what was read to the message budget.
 pub fn read_capped<R: Read>(
     ctx: &mut Ctx<'_>,
+    location: &str,
     reader: R,
     compressed: u64,
 ) -> Result<Vec<u8>, ReadStop> {
@@ -46,10 +47,20 @@ pub fn read_capped<R: Read>(
     let budget = ctx.remaining_budget() as u64;
     let cap = by_ratio.min(part).min(budget);
     let mut out = Vec::new();
-    reader
-        .take(cap + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| ReadStop::Corrupt(e.to_string()))?;
+    if let Err(e) = reader.take(cap + 1).read_to_end(&mut out) {
+        // A checksum error comes at the end, after the content: a wrong CRC must not hide
+        // what was read. Scan what came out and report the part as corrupt as well.
+        if out.is_empty() {
+            return Err(ReadStop::Corrupt(e.to_string()));
+        }
+        ctx.unscannable(
+            location,
+            &format!(
+                "corrupt data: {e} (the {} bytes read were scanned)",
+                out.len()
+            ),
+        );
+    }
     if out.len() as u64 > cap {
         return Err(if cap == by_ratio {
             ReadStop::Ratio
@@ -96,18 +107,26 @@ pub fn zip_entries(ctx: &Ctx<'_>, archive: &mut Zip<'_>) -> (Vec<EntryInfo>, boo
 /// Read one zip entry within the limits.
 pub fn read_zip_entry(
     ctx: &mut Ctx<'_>,
+    location: &str,
     archive: &mut Zip<'_>,
     entry: &EntryInfo,
 ) -> Result<Vec<u8>, ReadStop> {
     let file = archive
         .by_index(entry.index)
         .map_err(|e| ReadStop::Corrupt(e.to_string()))?;
-    read_capped(ctx, file, entry.compressed)
+    read_capped(ctx, location, file, entry.compressed)
 }
 
 /// A zip archive: Office Open XML and OpenDocument files go to [`office`], anything else has
 /// its entries decoded one by one.
 pub fn zip(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
+    // The zip crate reads the whole central directory into memory (a few hundred bytes per
+    // entry) before the entry limit can apply: refuse directories far beyond the limit.
+    let most = ctx.limits.max_archive_entries.saturating_mul(8).max(10_000) as u64;
+    if zip_entry_count(data).is_some_and(|n| n > most) {
+        ctx.unscannable(location, "archive entry limit reached");
+        return;
+    }
     let mut archive = match zip::ZipArchive::new(Cursor::new(data)) {
         Ok(a) => a,
         Err(e) => {
@@ -137,7 +156,7 @@ pub fn zip(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
             ctx.unscannable(&entry_location, stop.reason());
             return;
         }
-        match read_zip_entry(ctx, &mut archive, entry) {
+        match read_zip_entry(ctx, &entry_location, &mut archive, entry) {
             Ok(bytes) => ctx.attachment(&entry_location, &entry.name, None, &bytes, depth + 1),
             Err(stop) => ctx.unscannable(&entry_location, &stop.reason()),
         }
@@ -145,6 +164,32 @@ pub fn zip(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
     if truncated {
         ctx.unscannable(location, "archive entry limit reached");
     }
+}
+
+/// The entry count a zip declares in its end-of-central-directory record (zip64 included),
+/// capped by what the file could hold (46 bytes per central-directory entry at least).
+fn zip_entry_count(data: &[u8]) -> Option<u64> {
+    const EOCD_LEN: usize = 22;
+    let tail_start = data.len().saturating_sub(EOCD_LEN + u16::MAX as usize);
+    let eocd = tail_start + memchr::memmem::rfind(data.get(tail_start..)?, b"PK\x05\x06")?;
+    let u16_at = |at: usize| -> Option<u64> {
+        Some(u16::from_le_bytes(data.get(at..at + 2)?.try_into().ok()?).into())
+    };
+    let u64_at = |at: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(data.get(at..at + 8)?.try_into().ok()?))
+    };
+    let mut count = u16_at(eocd + 10)?;
+    if count == 0xFFFF {
+        // Zip64: the locator just before the record points to the zip64 record.
+        let locator = eocd.checked_sub(20)?;
+        if data.get(locator..locator + 4) == Some(b"PK\x06\x07") {
+            let record = usize::try_from(u64_at(locator + 8)?).ok()?;
+            if data.get(record..record + 4) == Some(b"PK\x06\x06") {
+                count = u64_at(record + 32)?;
+            }
+        }
+    }
+    Some(count.min(data.len() as u64 / 46))
 }
 
 /// A gzip stream: its content is decoded as a file named like the archive without `.gz`.
@@ -158,7 +203,7 @@ pub fn gzip(ctx: &mut Ctx<'_>, location: &str, name: &str, data: &[u8], depth: u
         String::new()
     };
     let decoder = flate2::read::MultiGzDecoder::new(data);
-    match read_capped(ctx, decoder, data.len() as u64) {
+    match read_capped(ctx, location, decoder, data.len() as u64) {
         Ok(bytes) => {
             let label = if inner.is_empty() { "content" } else { &inner };
             let inner_location = format!("{location}/{label}");
@@ -202,7 +247,7 @@ pub fn tar(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
         }
         // A tar entry is stored, not compressed: its own size is its "compressed" size.
         let size = entry.size();
-        match read_capped(ctx, entry, size) {
+        match read_capped(ctx, &entry_location, entry, size) {
             Ok(bytes) => ctx.attachment(&entry_location, &name, None, &bytes, depth + 1),
             Err(stop) => ctx.unscannable(&entry_location, &stop.reason()),
         }

@@ -117,6 +117,15 @@ fn walk(ctx: &mut Ctx<'_>, message: &Message<'_>, prefix: &str, depth: usize) {
             join(prefix, &format!("attachment:{label}"))
         };
         match &part.body {
+            PartType::Text(text) if content_type.as_deref() == Some("text/rtf") => {
+                // RTF sent as a text part: its text, not its control words.
+                let location = if is_attachment {
+                    attachment_location()
+                } else {
+                    join(prefix, "body")
+                };
+                super::rtf::extract(ctx, &location, text.as_bytes());
+            }
             PartType::Text(text) => {
                 if is_attachment {
                     super::text::emit_text_checked(ctx, &attachment_location(), text);

@@ -49,7 +49,7 @@ fn read_parts(
             ctx.encrypted(location, "office");
             continue;
         }
-        match read_zip_entry(ctx, archive, entry) {
+        match read_zip_entry(ctx, &format!("{location}/{}", entry.name), archive, entry) {
             Ok(bytes) => out.push((entry.name.clone(), bytes)),
             Err(stop) => ctx.unscannable(&format!("{location}/{}", entry.name), &stop.reason()),
         }
