@@ -23,6 +23,11 @@ const WANT_PROTOCOL: u32 = codec::SMFIP_NOHELO
 /// Add headers, and quarantine.
 const WANT_ACTIONS: u32 = codec::SMFIF_ADDHDRS | codec::SMFIF_QUARANTINE;
 
+/// Recipients kept per message and macros kept per connection: an MTA sends far fewer
+/// (Postfix's smtpd_recipient_limit is 1000); a peer sending more cannot grow memory.
+const MAX_RECIPIENTS: usize = 10_000;
+const MAX_MACROS: usize = 256;
+
 /// What the server does after a command.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step {
@@ -39,6 +44,8 @@ pub enum Step {
 
 pub struct Session {
     protocol: u32,
+    /// Actions the MTA allows (quarantine may be refused).
+    actions: u32,
     max_message_bytes: usize,
     pub envelope: Envelope,
     /// Headers + blank line + body, as the handler receives them.
@@ -54,6 +61,7 @@ impl Session {
     pub fn new(max_message_bytes: usize) -> Self {
         Session {
             protocol: 0,
+            actions: 0,
             max_message_bytes,
             envelope: Envelope::default(),
             message: Vec::new(),
@@ -127,6 +135,7 @@ impl Session {
                     return Step::Close;
                 }
                 self.protocol = protocol & WANT_PROTOCOL;
+                self.actions = actions & WANT_ACTIONS;
                 self.negotiated = true;
                 Step::Reply(bytes(&[Response::OptNeg {
                     version: codec::VERSION.min(version),
@@ -140,7 +149,11 @@ impl Session {
                     if name == "i" {
                         self.envelope.queue_id = Some(v.to_string());
                     }
-                    self.envelope.macros.insert(name.to_string(), v.to_string());
+                    if self.envelope.macros.len() < MAX_MACROS
+                        || self.envelope.macros.contains_key(name)
+                    {
+                        self.envelope.macros.insert(name.to_string(), v.to_string());
+                    }
                 }
                 Step::Nothing
             }
@@ -164,7 +177,7 @@ impl Session {
             }
             Command::Rcpt(args) => {
                 let rcpt = strip_brackets(args.first().copied().unwrap_or(""));
-                if !rcpt.is_empty() {
+                if !rcpt.is_empty() && self.envelope.rcpt_to.len() < MAX_RECIPIENTS {
                     self.envelope.rcpt_to.push(rcpt);
                 }
                 self.cont(codec::SMFIP_NR_RCPT)
@@ -221,6 +234,13 @@ impl Session {
             Action::Accept => {
                 responses.extend(headers());
                 responses.push(Response::Accept);
+            }
+            // An MTA that did not allow quarantine must not accept the message instead.
+            Action::Quarantine { .. } if self.actions & codec::SMFIF_QUARANTINE == 0 => {
+                responses.push(Response::ReplyCode(
+                    "451 4.7.1 message held for review, but this MTA does not allow quarantine"
+                        .to_string(),
+                ));
             }
             Action::Quarantine { reason } => {
                 responses.extend(headers());
@@ -348,6 +368,42 @@ mod tests {
             add_headers: vec![("X-A".into(), "1".into())],
         });
         assert_eq!(out, b"\0\0\0\x07hX-A\x001\0\0\0\0\x06qheld\0\0\0\0\x01a");
+    }
+
+    #[test]
+    fn quarantine_without_permission_is_a_tempfail_not_an_accept() {
+        let mut s = Session::new(1000);
+        s.handle(Command::OptNeg {
+            version: 6,
+            actions: codec::SMFIF_ADDHDRS,
+            protocol: 0,
+        });
+        let out = s.finish(&Decision {
+            action: Action::Quarantine {
+                reason: "held".into(),
+            },
+            add_headers: vec![],
+        });
+        assert_eq!(out[4], b'y');
+        assert!(out.windows(3).any(|w| w == b"451"));
+    }
+
+    #[test]
+    fn recipients_and_macros_are_bounded() {
+        let mut s = negotiated(true);
+        s.handle(Command::Mail(vec!["<a@b>"]));
+        let names: Vec<String> = (0..1000).map(|i| format!("m{i}")).collect();
+        for n in &names {
+            s.handle(Command::Macro {
+                for_command: b'R',
+                pairs: vec![(n.as_str(), "v")],
+            });
+        }
+        assert_eq!(s.envelope.macros.len(), MAX_MACROS);
+        for _ in 0..MAX_RECIPIENTS + 50 {
+            s.handle(Command::Rcpt(vec!["<x@example.com>"]));
+        }
+        assert_eq!(s.envelope.rcpt_to.len(), MAX_RECIPIENTS);
     }
 
     #[test]
