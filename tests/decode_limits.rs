@@ -233,3 +233,24 @@ fn a_zip_declaring_a_huge_directory_is_refused_before_parsing() {
         rec.unscannable
     );
 }
+
+#[test]
+fn pgp_mime_is_one_encrypted_part_not_two() {
+    let raw = b"From: a@city.test\r\nTo: b@example.com\r\nSubject: s\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"pgp-boundary-42\"\r\n\r\n\
+--pgp-boundary-42\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\
+--pgp-boundary-42\r\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\r\n\
+-----BEGIN PGP MESSAGE-----\r\n\r\nhQEMA0xyz\r\n-----END PGP MESSAGE-----\r\n--pgp-boundary-42--\r\n";
+    let scanner = maildlp::scan::Scanner::new(
+        maildlp::detect::Detector::new(&[]).expect("patterns"),
+        Limits::default(),
+    );
+    let report = scanner.scan(raw);
+    let kinds: Vec<(&str, &str)> = report
+        .encrypted
+        .iter()
+        .map(|e| (e.kind.as_str(), e.location.as_str()))
+        .collect();
+    assert_eq!(kinds, vec![("pgp", "attachment:encrypted.asc")]);
+    assert!(report.unscannable.is_empty(), "{:?}", report.unscannable);
+}

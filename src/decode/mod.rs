@@ -211,7 +211,7 @@ pub enum Format {
     Text,
     Pgp,
     Smime,
-    /// Detached S/MIME or PGP signature.
+    /// Detached S/MIME or PGP signature, or PGP/MIME's control part: no content of its own.
     Signature,
     /// Images, audio and video: no text to take out without OCR.
     Media(&'static str),
@@ -255,6 +255,10 @@ impl Format {
         }
         if data.starts_with(b"{\\rtf") {
             return Format::Rtf;
+        }
+        // PGP/MIME's control part ("Version: 1"): the encrypted data is the next part.
+        if ctype == "application/pgp-encrypted" && starts_with_trimmed(data, b"Version:") {
+            return Format::Signature;
         }
         if ctype.contains("pkcs7-signature")
             || ctype == "application/pgp-signature"

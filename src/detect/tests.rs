@@ -1060,3 +1060,25 @@ fn web_urls_with_a_password() {
         "password",
     );
 }
+
+#[test]
+fn privilege_as_a_topic_and_code_expressions_are_not_reported() {
+    assert_none(
+        "The seminar covers the attorney-client privilege and its limits.",
+        "attorney_client",
+    );
+    assert_kind(
+        "ATTORNEY-CLIENT PRIVILEGE - DO NOT FORWARD",
+        "attorney_client",
+        High,
+    );
+    assert_kind(
+        "This memo is subject to the attorney-client privilege.",
+        "attorney_client",
+        High,
+    );
+    assert_kind("Attorney-Client Privileged", "attorney_client", High);
+    assert_not_reported("password = os.environ[\"DB_PASSWORD\"]", "password");
+    assert_not_reported("db_password = settings{", "password");
+    assert_kind("Password: Xk7#mPq2wL!", "password", Medium);
+}

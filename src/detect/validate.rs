@@ -805,6 +805,10 @@ fn looks_like_code_or_path(v: &[u8]) -> bool {
     if s.contains("://") || s.contains('(') || s.starts_with('/') || s.starts_with('~') {
         return true;
     }
+    // An expression cut at an opening bracket: `os.environ["DB_PASSWORD"]`, `cfg{`.
+    if s.ends_with(['[', '{']) {
+        return true;
+    }
     if s.starts_with("./") || s.starts_with("\\\\") || s.contains("->") || s.contains("::") {
         return true;
     }
