@@ -1,31 +1,16 @@
 //! Limits and bad input in the decoders: every case gives a defined result, never a panic,
 //! and the rest of the message is still scanned.
 
-use maildlp::decode::{Ctx, Sink};
+use maildlp::decode::Ctx;
 use maildlp::limits::Limits;
 use std::io::{Cursor, Write};
 use zip::write::SimpleFileOptions;
 
-#[derive(Default)]
-struct Record {
-    texts: Vec<(String, String)>,
-    encrypted: Vec<(String, String)>,
-    unscannable: Vec<(String, String)>,
-}
-
-impl Sink for Record {
-    fn text(&mut self, location: &str, text: &str) {
-        self.texts.push((location.to_string(), text.to_string()));
-    }
-    fn encrypted(&mut self, location: &str, kind: &str) {
-        self.encrypted
-            .push((location.to_string(), kind.to_string()));
-    }
-    fn unscannable(&mut self, location: &str, reason: &str) {
-        self.unscannable
-            .push((location.to_string(), reason.to_string()));
-    }
-}
+// The recording sink shared with the PDF decoder tests.
+#[allow(dead_code)]
+#[path = "decode_pdf/common.rs"]
+mod common;
+use common::Recorder as Record;
 
 fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));

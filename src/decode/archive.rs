@@ -4,12 +4,9 @@
 //! allocation: an entry is read at most up to the per-part limit, the message's remaining
 //! budget, and its compressed size times the expansion ratio (zip bombs).
 
+use super::bounded::{self, RATIO_FLOOR, read_bounded};
 use super::{Ctx, office};
 use std::io::{Cursor, Read};
-
-/// Below this many decompressed bytes the expansion ratio is not enforced: small, highly
-/// repetitive files (a page of spaces) are ordinary.
-const RATIO_FLOOR: u64 = 1024 * 1024;
 
 /// Why reading an entry stopped.
 #[derive(Debug, PartialEq, Eq)]
@@ -42,34 +39,43 @@ pub fn read_capped<R: Read>(
     let limits = ctx.limits;
     let by_ratio = compressed
         .saturating_mul(limits.max_expansion_ratio)
-        .max(RATIO_FLOOR);
+        .max(RATIO_FLOOR as u64);
     let part = limits.max_part_bytes as u64;
     let budget = ctx.remaining_budget() as u64;
     let cap = by_ratio.min(part).min(budget);
-    let mut out = Vec::new();
-    if let Err(e) = reader.take(cap + 1).read_to_end(&mut out) {
-        // A checksum error comes at the end, after the content: a wrong CRC must not hide
-        // what was read. Scan what came out and report the part as corrupt as well.
-        if out.is_empty() {
-            return Err(ReadStop::Corrupt(e.to_string()));
+    let mut reader = reader;
+    let out = match read_bounded(
+        &mut reader,
+        usize::try_from(cap).unwrap_or(usize::MAX),
+        None,
+    ) {
+        Ok(out) => out,
+        Err(bounded::ReadStop::Size) => {
+            return Err(if cap == by_ratio {
+                ReadStop::Ratio
+            } else if cap == part {
+                ReadStop::PartSize
+            } else {
+                ReadStop::Budget
+            });
         }
-        ctx.unscannable(
-            location,
-            &format!(
-                "corrupt data: {e} (the {} bytes read were scanned)",
-                out.len()
-            ),
-        );
-    }
-    if out.len() as u64 > cap {
-        return Err(if cap == by_ratio {
-            ReadStop::Ratio
-        } else if cap == part {
-            ReadStop::PartSize
-        } else {
-            ReadStop::Budget
-        });
-    }
+        Err(bounded::ReadStop::Ratio) => return Err(ReadStop::Ratio),
+        Err(bounded::ReadStop::Io(e, out)) => {
+            // A checksum error comes at the end, after the content: a wrong CRC must not
+            // hide what was read. Scan what came out and report the part as corrupt as well.
+            if out.is_empty() {
+                return Err(ReadStop::Corrupt(e.to_string()));
+            }
+            ctx.unscannable(
+                location,
+                &format!(
+                    "corrupt data: {e} (the {} bytes read were scanned)",
+                    out.len()
+                ),
+            );
+            out
+        }
+    };
     ctx.charge(out.len()).map_err(|_| ReadStop::Budget)?;
     Ok(out)
 }
