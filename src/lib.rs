@@ -16,6 +16,7 @@ pub mod mask;
 pub mod milter;
 pub mod model;
 pub mod policy;
+pub mod quarantine;
 pub mod replay;
 pub mod report;
 pub mod scan;

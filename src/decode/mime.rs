@@ -14,6 +14,10 @@ pub struct MessageInfo {
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub bcc: Vec<String>,
+    /// The decoded Subject. Never printed: it may hold a sensitive value (the quarantine keeps
+    /// it sealed and shows it only when no finding is in it).
+    #[serde(skip)]
+    pub subject: Option<String>,
     /// Whether mail-parser could make a message of the bytes at all.
     pub parsed: bool,
 }
@@ -35,6 +39,7 @@ pub fn decode_message(ctx: &mut Ctx<'_>, raw: &[u8]) -> MessageInfo {
         to: addresses(message.to()),
         cc: addresses(message.cc()),
         bcc: addresses(message.bcc()),
+        subject: message.subject().map(str::to_string),
         parsed: true,
     };
     walk(ctx, &message, "", 0);

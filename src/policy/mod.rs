@@ -9,7 +9,7 @@ pub use config::{Action, Policy, PolicyError};
 use crate::model::Confidence;
 use crate::scan::ScanReport;
 use config::{Exception, Threshold};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Who sends the message to whom. From the SMTP envelope when there is one (the milter,
@@ -38,7 +38,7 @@ impl Envelope {
 }
 
 /// One kind behind a rule: how much, how sure, and where (never the values).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KindHit {
     pub kind: String,
     pub confidence: Confidence,
@@ -48,7 +48,7 @@ pub struct KindHit {
 }
 
 /// A rule that fired.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleHit {
     pub rule: String,
     pub action: Action,
@@ -56,38 +56,38 @@ pub struct RuleHit {
     pub reason: String,
     /// In monitor mode: reported, not enforced.
     pub monitor: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub findings: Vec<KindHit>,
 }
 
 /// An exception that waived (part of) a rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExceptionUse {
     pub reference: String,
     pub approver: String,
     pub rule: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kinds: Vec<String>,
 }
 
 /// What the policy decides for a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verdict {
     /// What happens: the strongest enforced action.
     pub action: Action,
     /// In monitor mode, what would have happened (when it differs from `action`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub would_action: Option<Action>,
     pub rules: Vec<RuleHit>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exceptions_used: Vec<ExceptionUse>,
     /// Delivery must use TLS (`encrypted_channel`).
     pub require_tls: bool,
     /// The SMTP reply for a rejection (`550 5.7.1 ...`), ready to send.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<String>,
     /// Headers the MTA adds when the message goes on (tag, require-TLS).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<(String, String)>,
 }
 

@@ -29,6 +29,7 @@ fn report(to: &[&str], cc: &[&str], bcc: &[&str], findings: Vec<Finding>) -> Sca
             to: to.iter().map(|s| s.to_string()).collect(),
             cc: cc.iter().map(|s| s.to_string()).collect(),
             bcc: bcc.iter().map(|s| s.to_string()).collect(),
+            subject: None,
             parsed: true,
         },
         findings,
