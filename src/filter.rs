@@ -3,22 +3,52 @@
 //! does.
 
 use crate::milter::{self, Decision};
+use crate::notify::{MessageFacts, Notifier};
 use crate::policy::{self, Action, Policy, Verdict};
-use crate::scan::Scanner;
+use crate::quarantine::store::now_ms;
+use crate::quarantine::writer::Writer;
+use crate::quarantine::{Details, HeldRecord, Mode};
+use crate::scan::{ScanReport, Scanner};
+use std::sync::Arc;
+
+/// maildlp's own quarantine behind the milter: where held messages go, what the MTA is told
+/// afterwards, and the notices.
+#[derive(Clone)]
+pub struct Quarantine {
+    pub writer: Writer,
+    pub mode: Mode,
+    pub notifier: Arc<Notifier>,
+}
 
 /// Scans each message and applies the policy.
 pub struct PolicyHandler {
     pub scanner: Scanner,
     pub policy: Policy,
+    /// None: quarantined mail goes to the MTA's hold queue only (tests, `milter-load`).
+    pub quarantine: Option<Quarantine>,
 }
 
 impl PolicyHandler {
     pub fn new(scanner: Scanner, policy: Policy) -> Self {
-        PolicyHandler { scanner, policy }
+        PolicyHandler {
+            scanner,
+            policy,
+            quarantine: None,
+        }
+    }
+
+    pub fn with_quarantine(mut self, q: Quarantine) -> Self {
+        self.quarantine = Some(q);
+        self
     }
 
     /// The policy verdict for a message and its SMTP envelope.
     pub fn verdict(&self, envelope: &milter::Envelope, message: &[u8]) -> Verdict {
+        self.judged(envelope, message).1
+    }
+
+    /// The scan report and the verdict.
+    fn judged(&self, envelope: &milter::Envelope, message: &[u8]) -> (ScanReport, Verdict) {
         let report = self.scanner.scan(message);
         let mut env = policy::Envelope {
             sender: (!envelope.mail_from.is_empty()).then(|| envelope.mail_from.clone()),
@@ -29,7 +59,71 @@ impl PolicyHandler {
         }
         let verdict = policy::evaluate(&self.policy, &report, &env);
         log_verdict(envelope, &verdict);
-        verdict
+        (report, verdict)
+    }
+
+    /// Store a quarantined message, then answer as the mode says; tempfail when the store
+    /// cannot take it (the MTA keeps the message and retries: nothing is lost).
+    fn hold(
+        &self,
+        q: &Quarantine,
+        envelope: &milter::Envelope,
+        message: &[u8],
+        report: &ScanReport,
+        verdict: &Verdict,
+    ) -> Decision {
+        let id = crate::quarantine::new_id();
+        let details = Details::new(report, verdict);
+        let received_ms = now_ms();
+        let facts = MessageFacts {
+            id: Some(&id),
+            received_ms,
+            sender: &envelope.mail_from,
+            recipients: &envelope.rcpt_to,
+            queue_id: envelope.queue_id.as_deref(),
+            client_addr: envelope.client_addr.as_deref(),
+            node: q.writer.store().node(),
+            details: &details,
+        };
+        let notices = q.notifier.for_held(&facts);
+        let record = HeldRecord {
+            received_ms,
+            mode: q.mode,
+            queue_id: envelope.queue_id.clone(),
+            client_addr: envelope.client_addr.clone(),
+            sender: envelope.mail_from.clone(),
+            recipients: envelope.rcpt_to.clone(),
+            details,
+            notices,
+        };
+        let queue_id = envelope.queue_id.as_deref().unwrap_or("-");
+        match q.writer.hold_blocking(record, &id, message) {
+            Ok(()) => {
+                tracing::info!(queue_id, quarantine_id = %id, mode = q.mode.as_str(), "quarantined");
+                match q.mode {
+                    Mode::Store => Decision {
+                        action: milter::Action::Discard,
+                        add_headers: Vec::new(),
+                    },
+                    Mode::Hold => {
+                        let mut d = decision(verdict);
+                        d.add_headers
+                            .push(("X-Maildlp-Quarantine-Id".into(), id.clone()));
+                        if let milter::Action::Quarantine { reason } = &mut d.action {
+                            reason.push_str(&format!(" (quarantine id {id})"));
+                        }
+                        d
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(
+                    queue_id,
+                    "message to quarantine not stored, answering tempfail: {e}"
+                );
+                Decision::tempfail("the quarantine is unavailable; try again later")
+            }
+        }
     }
 }
 
@@ -108,7 +202,29 @@ pub fn decision(v: &Verdict) -> Decision {
 
 impl milter::Handler for PolicyHandler {
     fn judge(&self, envelope: &milter::Envelope, message: &[u8]) -> Decision {
-        decision(&self.verdict(envelope, message))
+        let (report, verdict) = self.judged(envelope, message);
+        let Some(q) = &self.quarantine else {
+            return decision(&verdict);
+        };
+        match verdict.action {
+            Action::Quarantine => self.hold(q, envelope, message, &report, &verdict),
+            Action::Reject => {
+                let details = Details::new(&report, &verdict);
+                let facts = MessageFacts {
+                    id: None,
+                    received_ms: now_ms(),
+                    sender: &envelope.mail_from,
+                    recipients: &envelope.rcpt_to,
+                    queue_id: envelope.queue_id.as_deref(),
+                    client_addr: envelope.client_addr.as_deref(),
+                    node: q.writer.store().node(),
+                    details: &details,
+                };
+                q.writer.notices(q.notifier.for_rejected(&facts));
+                decision(&verdict)
+            }
+            Action::Accept | Action::Tag => decision(&verdict),
+        }
     }
 
     /// Too large to scan: the policy's `unscannable` rule decides.

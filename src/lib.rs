@@ -15,6 +15,7 @@ pub mod mailbox;
 pub mod mask;
 pub mod milter;
 pub mod model;
+pub mod notify;
 pub mod policy;
 pub mod quarantine;
 pub mod replay;

@@ -1,5 +1,7 @@
 //! The `maildlp` command line: a thin front end over the library.
 
+mod cli;
+
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use maildlp::detect::Detector;
@@ -35,38 +37,20 @@ enum Command {
     /// Check or print a policy file.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Run the milter server that Postfix or Sendmail calls for every message.
-    Milter(MilterArgs),
-    /// Run the main job with embedded defaults: the milter on inet:127.0.0.1:8890.
-    Serve(MilterArgs),
+    /// Run the milter server that Postfix or Sendmail calls for every message, with the
+    /// quarantine store and the notice worker.
+    Milter(cli::serve::MilterArgs),
+    /// Run the main job with embedded defaults: the milter on inet:127.0.0.1:8890 and the
+    /// quarantine in ./maildlp-data.
+    Serve(cli::serve::MilterArgs),
+    /// Review the quarantine: list, show, release, delete, purge, audit.
+    #[command(subcommand)]
+    Quarantine(cli::quarantine::QuarantineCommand),
+    /// Make a new quarantine key file.
+    Keygen(cli::quarantine::KeygenArgs),
     /// Load generator: play concurrent milter sessions against a running milter and report
     /// messages/s and latency percentiles.
     MilterLoad(LoadArgs),
-}
-
-#[derive(Args)]
-struct MilterArgs {
-    /// Where to listen: inet:HOST:PORT or unix:/path/to/socket.
-    #[arg(long, value_name = "SPEC", default_value = "inet:127.0.0.1:8890")]
-    listen: maildlp::milter::Listen,
-    /// Policy file (default: the embedded policy). Reloaded on SIGHUP.
-    #[arg(long, value_name = "FILE")]
-    policy: Option<PathBuf>,
-    /// Largest message buffered for scanning (bytes); larger ones get the policy's
-    /// `unscannable` action.
-    #[arg(long, value_name = "BYTES", default_value_t = 50 * 1024 * 1024)]
-    max_message_size: usize,
-    /// Connections served at once.
-    #[arg(long, value_name = "N", default_value_t = 256)]
-    max_connections: usize,
-    /// Seconds to wait for the MTA's next packet.
-    #[arg(long, value_name = "SECS", default_value_t = 300)]
-    read_timeout: u64,
-    /// What the MTA is told when judging fails: tempfail (default), accept or reject.
-    #[arg(long, value_name = "ACTION", default_value = "tempfail")]
-    on_error: maildlp::milter::server::OnError,
-    #[command(flatten)]
-    engine: EngineArgs,
 }
 
 #[derive(Args)]
@@ -304,7 +288,9 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Show { policy, patterns }) => {
             policy_show(policy.as_deref(), &patterns)
         }
-        Command::Milter(args) | Command::Serve(args) => milter(args),
+        Command::Milter(args) | Command::Serve(args) => cli::serve::milter(args),
+        Command::Quarantine(cmd) => cli::quarantine::run(cmd),
+        Command::Keygen(args) => cli::quarantine::keygen(args),
         Command::MilterLoad(args) => milter_load(args),
     };
     match result {
@@ -327,66 +313,6 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
-}
-
-/// Scanner and policy for the milter, from the command line (again on SIGHUP).
-fn build_handler(args: &MilterArgs) -> anyhow::Result<maildlp::filter::PolicyHandler> {
-    let scanner = args.engine.scanner()?;
-    let policy = load_policy(args.policy.as_deref(), scanner.detector())?;
-    Ok(maildlp::filter::PolicyHandler::new(scanner, policy))
-}
-
-fn milter(args: MilterArgs) -> anyhow::Result<ExitCode> {
-    use maildlp::milter::server::{self, Config, Server};
-    init_logging();
-    let handler = build_handler(&args)?;
-    let shared = server::shared(std::sync::Arc::new(handler));
-    let config = Config {
-        max_message_bytes: args.max_message_size,
-        max_connections: args.max_connections.max(1),
-        read_timeout: std::time::Duration::from_secs(args.read_timeout.max(1)),
-        on_error: args.on_error,
-        ..Config::default()
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let server = Server::bind(&args.listen, config, shared.clone())
-            .await
-            .with_context(|| format!("listening on {:?} (is another milter running there?)", args.listen))?;
-        tracing::info!(listen = ?args.listen, "maildlp milter ready");
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .context("installing the SIGHUP handler")?;
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .context("installing the SIGTERM handler")?;
-        let serving = tokio::spawn(server.run(stop_rx));
-        loop {
-            tokio::select! {
-                _ = hup.recv() => {
-                    match build_handler(&args) {
-                        Ok(h) => {
-                            if let Ok(mut current) = shared.write() {
-                                *current = std::sync::Arc::new(h);
-                            }
-                            tracing::info!("policy and patterns reloaded");
-                        }
-                        Err(e) => tracing::error!("reload failed, keeping the previous policy: {e:#}"),
-                    }
-                }
-                _ = term.recv() => break,
-                _ = tokio::signal::ctrl_c() => break,
-            }
-        }
-        tracing::info!("shutting down: finishing messages in flight");
-        let _ = stop_tx.send(true);
-        let _ = serving.await;
-        tracing::info!("stopped");
-        Ok::<_, anyhow::Error>(())
-    })?;
-    Ok(ExitCode::SUCCESS)
 }
 
 /// A synthetic plain-text message of about 20 KB, like ordinary correspondence.

@@ -72,6 +72,8 @@ async fn sighup_reloads_the_policy_and_keeps_it_when_the_new_one_is_invalid() {
             "--policy",
         ])
         .arg(&policy)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log file"))
         .spawn()

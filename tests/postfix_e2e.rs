@@ -306,9 +306,15 @@ fn postfix_delivers_rejects_holds_and_tags_by_the_policy() {
             "milter",
             "--listen",
             &format!("inet:127.0.0.1:{milter_port}"),
+            // This test checks what Postfix does with each verdict, quarantine included:
+            // the MTA's hold queue (maildlp's own store is tested in postfix_quarantine).
+            "--quarantine-mode",
+            "hold",
             "--policy",
         ])
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/policy/policy.toml"))
+        .arg("--data-dir")
+        .arg(dir.join("maildlp-data"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

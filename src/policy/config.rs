@@ -91,6 +91,32 @@ pub struct Notices {
     pub smtp_host: String,
     pub smtp_port: u16,
     pub from: String,
+    /// Tell the sender when a message of theirs is quarantined.
+    #[serde(default = "yes")]
+    pub sender_on_quarantine: bool,
+    /// Tell the sender when a message of theirs is rejected (the MTA's bounce says it too).
+    #[serde(default)]
+    pub sender_on_reject: bool,
+    /// An incident report to `organisation.security_officer` per quarantined or rejected message.
+    #[serde(default = "yes")]
+    pub incident_reports: bool,
+    /// Hour of the day (UTC, 0-23) of the digest of held mail to the security officer; -1: none.
+    #[serde(default = "seven")]
+    pub digest_hour: i8,
+    /// Notices to one sender per hour; past it they are recorded, not sent.
+    #[serde(default = "ten")]
+    pub max_per_sender_per_hour: u32,
+    /// Directory of template files overriding the built-in ones (empty: built-in only).
+    #[serde(default)]
+    pub templates: String,
+}
+
+fn seven() -> i8 {
+    7
+}
+
+fn ten() -> u32 {
+    10
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -318,6 +344,35 @@ impl Policy {
                     ),
                 ));
             }
+        }
+        let n = &self.notices;
+        if !(-1..=23).contains(&n.digest_hour) {
+            return Err(err(
+                "digest_hour",
+                "digest_hour: an hour of the day, 0 to 23 (UTC), or -1 for no digest".into(),
+            ));
+        }
+        if !n.from.contains('@') {
+            return Err(err(
+                "from",
+                format!("notices.from {:?} is not an e-mail address", n.from),
+            ));
+        }
+        let officer = &self.organisation.security_officer;
+        if !officer.is_empty() && !officer.contains('@') {
+            return Err(err(
+                "security_officer",
+                format!("security_officer {officer:?} is not an e-mail address"),
+            ));
+        }
+        if !n.templates.is_empty() && !std::path::Path::new(&n.templates).is_dir() {
+            return Err(err(
+                "templates",
+                format!(
+                    "notices.templates {:?} is not a directory (leave it empty for the built-in templates)",
+                    n.templates
+                ),
+            ));
         }
         for d in self
             .organisation

@@ -721,6 +721,29 @@ impl Store {
         Ok(())
     }
 
+    /// Sender notices sent to `recipient` since `since_ms` (the per-sender rate limit).
+    pub async fn notices_sent_to(&self, recipient: &str, since_ms: i64) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM notices WHERE recipient = $1 AND status = 'sent' \
+             AND kind LIKE 'sender%' AND created_ms >= $2",
+        )
+        .bind(recipient)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok(n as u64)
+    }
+
+    /// Over the rate limit: recorded, never sent.
+    pub async fn notice_suppressed(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE notices SET status = 'suppressed', claimed_until = 0 WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Notices per status.
     pub async fn notice_counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let rows = sqlx::query(

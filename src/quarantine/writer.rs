@@ -58,11 +58,16 @@ impl Writer {
         &self.store
     }
 
-    /// Seal `record` and `message` and store them; returns the quarantine id once committed.
-    /// Blocking: call it from a blocking thread (the milter judges off the async runtime).
-    pub fn hold_blocking(&self, record: HeldRecord, message: &[u8]) -> Result<String, HoldError> {
-        let id = super::new_id();
-        let item = record.seal(self.store.key(), id.clone(), message);
+    /// Seal `record` and `message` and store them under `id` (from [`super::new_id`]);
+    /// returns once committed. Blocking: call it from a blocking thread (the milter judges off
+    /// the async runtime).
+    pub fn hold_blocking(
+        &self,
+        record: HeldRecord,
+        id: &str,
+        message: &[u8],
+    ) -> Result<(), HoldError> {
+        let item = record.seal(self.store.key(), id.to_string(), message);
         let (done, wait) = std_mpsc::sync_channel(1);
         self.jobs
             .try_send(Job::Hold {
@@ -74,7 +79,7 @@ impl Writer {
                 mpsc::error::TrySendError::Closed(_) => HoldError::Stopped,
             })?;
         match wait.recv_timeout(self.timeout) {
-            Ok(Ok(())) => Ok(id),
+            Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(HoldError::Store(e)),
             Err(std_mpsc::RecvTimeoutError::Timeout) => Err(HoldError::Timeout(self.timeout)),
             Err(std_mpsc::RecvTimeoutError::Disconnected) => Err(HoldError::Stopped),

@@ -1,0 +1,4 @@
+//! Commands that have grown past a few lines, one file each.
+
+pub mod quarantine;
+pub mod serve;
