@@ -65,6 +65,10 @@ struct LoadArgs {
     /// Message to send (default: a synthetic ~20 KB plain-text message).
     #[arg(long, value_name = "FILE")]
     message: Option<PathBuf>,
+    /// Make the synthetic message one the embedded policy quarantines (a labelled, synthetic
+    /// SSN to an outside recipient): measures the quarantine path, store included.
+    #[arg(long, conflicts_with = "message")]
+    sensitive: bool,
 }
 
 #[derive(Subcommand)]
@@ -330,7 +334,13 @@ will rotate, and the public works portal lists closures by ZIP 76201-4229.\r\n";
 fn milter_load(args: LoadArgs) -> anyhow::Result<ExitCode> {
     let message = match &args.message {
         Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
-        None => synthetic_message(),
+        None => {
+            let mut m = synthetic_message();
+            if args.sensitive {
+                m.extend_from_slice(b"Employee SSN: 536-22-4817 (synthetic, for load tests)\r\n");
+            }
+            m
+        }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

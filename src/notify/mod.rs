@@ -287,14 +287,17 @@ fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(secs.min(3600))
 }
 
-/// One pass of the worker: send what is due. Returns how many were sent.
+/// Notices taken in one pass.
+const BATCH: usize = 50;
+
+/// One pass of the worker: send what is due (at most [`BATCH`]). Returns how many were sent.
 pub async fn send_due(
     store: &Store,
     notifier: &Notifier,
 ) -> Result<usize, crate::quarantine::StoreError> {
     let now = now_ms();
     let mut sent = 0;
-    for n in store.due_notices(now, 50).await? {
+    for n in store.due_notices(now, BATCH).await? {
         if !store
             .claim_notice(&n.id, now, Duration::from_secs(120))
             .await?
@@ -331,6 +334,9 @@ pub async fn send_due(
                     if retry.is_some() { "; will retry" } else { "; giving up" }
                 );
                 store.notice_failed(&n.id, &e, retry).await?;
+                // The SMTP server is likely down: the rest waits for the next pass rather than
+                // each failing (and logging) in turn.
+                break;
             }
         }
     }
@@ -415,8 +421,16 @@ pub async fn run_worker(
             Ok(n) => n.clone(),
             Err(p) => p.into_inner().clone(),
         };
-        if let Err(e) = send_due(&store, &current).await {
-            tracing::warn!("notice worker: {e}");
+        // A full batch sent: more may be due, so go on without waiting for the next tick.
+        loop {
+            match send_due(&store, &current).await {
+                Ok(n) if n == BATCH => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!("notice worker: {e}");
+                    break;
+                }
+            }
         }
         if let Err(e) = digest_if_due(&store, &current).await {
             tracing::warn!("digest: {e}");
