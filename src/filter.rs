@@ -238,6 +238,12 @@ impl milter::Handler for PolicyHandler {
         if !rule.enabled || rule.monitor || self.policy.monitor {
             return Decision::accept();
         }
+        if rule.action == Action::Quarantine && self.quarantine.is_some() {
+            tracing::warn!(
+                queue_id = envelope.queue_id.as_deref().unwrap_or("-"),
+                "not buffered, so not in maildlp's quarantine: held in the MTA's hold queue only"
+            );
+        }
         let header = || {
             vec![(
                 "X-Maildlp-Verdict".to_string(),
