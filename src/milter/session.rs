@@ -184,7 +184,17 @@ impl Session {
             }
             Command::Data => self.cont(codec::SMFIP_NR_DATA),
             Command::Header { name, value } => {
-                let line = format!("{name}: {}\r\n", value.trim_start());
+                // Postfix sends the lines of a folded header joined by a bare LF: the message
+                // kept (and released) uses CRLF throughout, as SMTP requires.
+                let value = value.trim_start();
+                let line = if value.contains('\n') {
+                    format!(
+                        "{name}: {}\r\n",
+                        value.replace("\r\n", "\n").replace('\n', "\r\n")
+                    )
+                } else {
+                    format!("{name}: {value}\r\n")
+                };
                 self.append(line.as_bytes());
                 self.cont(codec::SMFIP_NR_HDR)
             }
@@ -323,6 +333,12 @@ mod tests {
         assert_eq!(s.envelope.rcpt_to, vec!["a@example.com", "b@example.com"]);
         assert_eq!(s.envelope.queue_id.as_deref(), Some("Q1"));
         assert_eq!(s.message(), b"Subject: hi\r\n\r\nline\r\n");
+        s.handle(Command::Mail(vec!["<pat@city.test>"]));
+        s.handle(Command::Header {
+            name: "Subject",
+            value: " a\n\tb\r\n c",
+        });
+        assert_eq!(s.message(), b"Subject: a\r\n\tb\r\n c\r\n");
         let out = s.finish(&Decision::accept());
         assert_eq!(out, b"\0\0\0\x01a");
         assert!(s.message().is_empty());
