@@ -45,9 +45,16 @@ impl StoreArgs {
             .unwrap_or_else(|| self.data_dir.join("quarantine.key"))
     }
 
-    /// Open the store; `create` makes the key file of a new store.
+    /// Open the store; `create` makes a new store and its key file. Without it, a SQLite store
+    /// that does not exist is an error (a mistyped --data-dir must not start an empty one).
     pub async fn open(&self, create: bool) -> anyhow::Result<Store> {
         let url = self.url()?;
+        if !create && self.store.is_none() && !self.data_dir.join("quarantine.db").exists() {
+            anyhow::bail!(
+                "no quarantine store in {}: give the --data-dir (or --store) that `maildlp serve` uses",
+                self.data_dir.display()
+            );
+        }
         Ok(Store::open(&url, &self.key_path(), create).await?)
     }
 }
