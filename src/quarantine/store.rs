@@ -151,11 +151,20 @@ impl Store {
                 let path = url
                     .sqlite_path()
                     .ok_or_else(|| StoreError::BadUrl(url.to_string()))?;
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| StoreError::Connect {
-                        url: url.to_string(),
-                        source: sqlx::Error::Io(e),
-                    })?;
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                    && !dir.exists()
+                {
+                    // A new data directory is the owner's alone: the metadata in the store
+                    // (senders, recipients, rules) is in clear.
+                    use std::os::unix::fs::DirBuilderExt as _;
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(dir)
+                        .map_err(|e| StoreError::Connect {
+                            url: url.to_string(),
+                            source: sqlx::Error::Io(e),
+                        })?;
                 }
                 format!("sqlite:{}?mode=rwc", path.display())
             }
