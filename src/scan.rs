@@ -97,7 +97,17 @@ struct Collector<'d> {
 impl Sink for Collector<'_> {
     fn text(&mut self, location: &str, text: &str) {
         let text = detect::normalize(text);
-        for m in self.detector.find(&text) {
+        let found = self.detector.find_all(&text);
+        if found.truncated {
+            self.unscannable.push(Unscannable {
+                location: location.to_string(),
+                reason: format!(
+                    "candidate limit: more than {} values of one pattern; the rest of this part was not checked",
+                    detect::MAX_MATCHES_PER_PATTERN.min(detect::MAX_CANDIDATES_PER_PATTERN)
+                ),
+            });
+        }
+        for m in found.matches {
             let value = text.get(m.start..m.end).unwrap_or("");
             let key: String = value.chars().filter(|c| c.is_alphanumeric()).collect();
             let sample = mask_kind(&m.kind, value);

@@ -64,9 +64,14 @@ const MAX_REACH: usize = 65_536;
 /// Largest context window: context is searched around every candidate, so this bounds the work
 /// per candidate.
 const MAX_WINDOW: usize = 4_096;
-/// Candidates kept from one text. Past this (a text that is nothing but values), counts stop
-/// growing rather than memory.
-pub const MAX_CANDIDATES: usize = 200_000;
+/// Candidates are checked (validators, context) in chunks of this many, so memory stays flat
+/// however many a text holds, and no candidate is dropped to make room for others.
+const CANDIDATE_CHUNK: usize = 65_536;
+/// Candidates checked per pattern in one text: bounds the time a text of filler can cost. Past
+/// it the text is reported as not fully scanned ([`Found::truncated`]); other patterns go on.
+pub const MAX_CANDIDATES_PER_PATTERN: usize = 1_000_000;
+/// Values accepted per pattern in one text: bounds memory. Past it, likewise reported.
+pub const MAX_MATCHES_PER_PATTERN: usize = 100_000;
 /// Pending keyword windows merged in place once this many have piled up.
 const WINDOW_COMPACT: usize = 8_192;
 
@@ -476,25 +481,37 @@ impl Detector {
 
     /// All matches in `text`, which must have gone through [`normalize`].
     pub fn find(&self, text: &str) -> Vec<Match> {
+        self.find_all(text).matches
+    }
+
+    /// All matches in `text`, and whether a per-pattern limit cut the work short.
+    pub fn find_all(&self, text: &str) -> Found {
         let b = text.as_bytes();
-        let mut cands: Vec<(usize, usize, usize)> = Vec::new();
+        let mut cands = Candidates::new(self, text);
         self.keyword_candidates(b, &mut cands);
         self.number_candidates(b, &mut cands);
         for &pi in &self.text_patterns {
             let p = &self.patterns[pi];
             if let Some(re) = &p.regex {
                 regex_values(re, p.value_group, b, 0, b.len(), |s, e| {
-                    push_capped(&mut cands, (pi, s, e))
+                    cands.push((pi, s, e))
                 });
             }
         }
-        if cands.is_empty() {
-            return Vec::new();
+        cands.flush();
+        let truncated = cands.truncated;
+        let out = std::mem::take(&mut cands.out);
+        Found {
+            matches: if out.is_empty() {
+                Vec::new()
+            } else {
+                self.finish(text, out)
+            },
+            truncated,
         }
-        self.evaluate(text, cands)
     }
 
-    fn keyword_candidates(&self, b: &[u8], cands: &mut Vec<(usize, usize, usize)>) {
+    fn keyword_candidates(&self, b: &[u8], cands: &mut Candidates<'_>) {
         let Some(kw) = &self.keywords else {
             return;
         };
@@ -520,7 +537,7 @@ impl Detector {
                         compact_at = (2 * windows.len()).max(WINDOW_COMPACT);
                     }
                 } else if bounded(b, s, e) {
-                    push_capped(cands, (u.pattern, s, e));
+                    cands.push((u.pattern, s, e));
                 }
             }
         });
@@ -529,13 +546,13 @@ impl Detector {
             let p = &self.patterns[pi];
             if let Some(re) = &p.regex {
                 regex_values(re, p.value_group, b, from, to, |s, e| {
-                    push_capped(cands, (pi, s, e))
+                    cands.push((pi, s, e))
                 });
             }
         }
     }
 
-    fn number_candidates(&self, b: &[u8], cands: &mut Vec<(usize, usize, usize)>) {
+    fn number_candidates(&self, b: &[u8], cands: &mut Candidates<'_>) {
         let Some(set) = &self.number_set else {
             return;
         };
@@ -562,23 +579,28 @@ impl Detector {
                 };
                 let p = &self.patterns[pi];
                 if let Some(re) = &p.regex {
-                    regex_values(re, p.value_group, b, gs, ge, |s, e| {
-                        push_capped(cands, (pi, s, e))
-                    });
+                    regex_values(re, p.value_group, b, gs, ge, |s, e| cands.push((pi, s, e)));
                 }
             }
         });
     }
 
-    /// Validators, exclusions, context, counts: candidates → matches.
-    fn evaluate(&self, text: &str, mut cands: Vec<(usize, usize, usize)>) -> Vec<Match> {
+    /// Validators, exclusions, context: a chunk of candidates → accepted values in `out`
+    /// (pattern, start, end, confidence). `accepted` counts them per pattern; false when a
+    /// pattern reached [`MAX_MATCHES_PER_PATTERN`] and values were left out.
+    fn evaluate(
+        &self,
+        text: &str,
+        cands: &mut Vec<(usize, usize, usize)>,
+        out: &mut Vec<(usize, usize, usize, Confidence)>,
+        accepted: &mut [usize],
+    ) -> bool {
         let b = text.as_bytes();
         cands.sort_unstable();
         cands.dedup();
-        // (pattern, start, end, confidence) of the accepted values.
-        let mut out: Vec<(usize, usize, usize, Confidence)> = Vec::new();
+        let mut complete = true;
         let mut spans = Vec::new();
-        for (pi, s, e) in cands {
+        for (pi, s, e) in cands.drain(..) {
             let p = &self.patterns[pi];
             if p.trigger == Trigger::Number && is_fragment(b, s, e) {
                 continue;
@@ -615,9 +637,19 @@ impl Detector {
                 } else {
                     p.confidence
                 };
+                if accepted[pi] >= MAX_MATCHES_PER_PATTERN {
+                    complete = false;
+                    continue;
+                }
+                accepted[pi] += 1;
                 out.push((pi, s, e, confidence));
             }
         }
+        complete
+    }
+
+    /// Counts, one match per kind and span: accepted values → matches.
+    fn finish(&self, text: &str, mut out: Vec<(usize, usize, usize, Confidence)>) -> Vec<Match> {
         // Patterns that only count in numbers (credential lists): enough different values?
         for &pi in &self.counted_patterns {
             let min = self.patterns[pi].min_count;
@@ -636,7 +668,8 @@ impl Detector {
                 out.retain(|m| m.0 != pi);
             }
         }
-        // One match per kind and span: the most confident.
+        // One match per kind and span: the most confident (this also drops a value checked in
+        // two chunks).
         let kind = |pi: usize| self.patterns[pi].kind.as_str();
         out.sort_by(|a, b| {
             (a.1, a.2, kind(a.0))
@@ -661,9 +694,65 @@ impl Detector {
     }
 }
 
-fn push_capped(cands: &mut Vec<(usize, usize, usize)>, c: (usize, usize, usize)) {
-    if cands.len() < MAX_CANDIDATES {
-        cands.push(c);
+/// What [`Detector::find_all`] found in one text.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub matches: Vec<Match>,
+    /// A per-pattern limit ([`MAX_CANDIDATES_PER_PATTERN`], [`MAX_MATCHES_PER_PATTERN`]) cut
+    /// the work: values of that pattern beyond it were not checked. The text is not known to be
+    /// clean, and the caller must say so.
+    pub truncated: bool,
+}
+
+/// Candidates of one text, checked a chunk at a time as they come.
+struct Candidates<'a> {
+    detector: &'a Detector,
+    text: &'a str,
+    buf: Vec<(usize, usize, usize)>,
+    /// Per pattern: candidates taken, values accepted.
+    taken: Vec<usize>,
+    accepted: Vec<usize>,
+    out: Vec<(usize, usize, usize, Confidence)>,
+    truncated: bool,
+}
+
+impl<'a> Candidates<'a> {
+    fn new(detector: &'a Detector, text: &'a str) -> Self {
+        let n = detector.patterns.len();
+        Candidates {
+            detector,
+            text,
+            buf: Vec::new(),
+            taken: vec![0; n],
+            accepted: vec![0; n],
+            out: Vec::new(),
+            truncated: false,
+        }
+    }
+
+    fn push(&mut self, c: (usize, usize, usize)) {
+        let Some(taken) = self.taken.get_mut(c.0) else {
+            return;
+        };
+        if *taken >= MAX_CANDIDATES_PER_PATTERN {
+            self.truncated = true;
+            return;
+        }
+        *taken += 1;
+        self.buf.push(c);
+        if self.buf.len() >= CANDIDATE_CHUNK {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let complete =
+            self.detector
+                .evaluate(self.text, &mut self.buf, &mut self.out, &mut self.accepted);
+        self.truncated |= !complete;
     }
 }
 

@@ -949,7 +949,7 @@ fn adversarial_texts_stay_bounded() {
     for t in &texts {
         let started = std::time::Instant::now();
         let m = d.find(t);
-        assert!(m.len() <= MAX_CANDIDATES);
+        assert!(m.len() <= MAX_MATCHES_PER_PATTERN * d.patterns().count());
         assert!(
             started.elapsed() < std::time::Duration::from_secs(30),
             "{:?}: {:?}",
@@ -1081,4 +1081,34 @@ fn privilege_as_a_topic_and_code_expressions_are_not_reported() {
     assert_not_reported("password = os.environ[\"DB_PASSWORD\"]", "password");
     assert_not_reported("db_password = settings{", "password");
     assert_kind("Password: Xk7#mPq2wL!", "password", Medium);
+}
+
+/// Issue 13, class 1: filler that makes candidates (`pw ` over and over, a hidden div, a CSV
+/// column) must not push real values out; a text past a per-pattern limit says so. (With the
+/// former global candidate cap, the first text here lost both values.)
+#[test]
+fn filler_candidates_never_hide_real_values() {
+    let d = det();
+    for filler in ["pw ", "pin 1 ", "ssn "] {
+        let mut t = filler.repeat(1_200_000 / filler.len());
+        t.push_str("\nEmployee SSN: 536-22-4817. Her password: Tr0ub4dor&3x\n");
+        t.push_str(&filler.repeat(100_000 / filler.len()));
+        let started = std::time::Instant::now();
+        let f = d.find_all(&normalize(&t));
+        let kinds: Vec<&str> = f.matches.iter().map(|m| m.kind.as_str()).collect();
+        assert!(kinds.contains(&"us_ssn"), "{filler:?}: {kinds:?}");
+        assert!(kinds.contains(&"password"), "{filler:?}: {kinds:?}");
+        assert!(!f.truncated, "{filler:?}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    }
+}
+
+#[test]
+fn past_the_per_pattern_limit_the_text_is_reported_truncated() {
+    let d = det();
+    // More valid-looking values of one pattern than the limit: reported, never silent.
+    let t = "SSN 536-22-4817\n".repeat(MAX_MATCHES_PER_PATTERN + 10);
+    let f = d.find_all(&t);
+    assert!(f.truncated);
+    assert!(f.matches.iter().any(|m| m.kind == "us_ssn"));
 }

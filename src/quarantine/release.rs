@@ -81,6 +81,9 @@ pub async fn deliver(
         .collect::<Result<Vec<_>, _>>()?;
     let envelope = Envelope::new(from, to)
         .map_err(|e| ReleaseError::Address(format!("no usable envelope: {e}")))?;
+    // lettre ends the data with CRLF "." CRLF after the bytes it is given: a message that
+    // already ends with CRLF would gain an empty line, so that CRLF is left to lettre.
+    let message = message.strip_suffix(b"\r\n").unwrap_or(message);
     let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&hop.host)
         .port(hop.port)
         .timeout(Some(hop.timeout))

@@ -386,8 +386,18 @@ impl Store {
         let id: String = r.try_get("id")?;
         let status: String = r.try_get("status")?;
         let sealed: Vec<u8> = r.try_get("details")?;
-        let details = self.open_details(&id, &sealed);
         let recipients: String = r.try_get("recipients")?;
+        // A damaged record is flagged, not allowed to hide the others from `list`.
+        let (recipients, details) = match serde_json::from_str::<Vec<String>>(&recipients) {
+            Ok(list) => (list, self.open_details(&id, &sealed)),
+            Err(e) => (
+                Vec::new(),
+                Err(StoreError::Corrupt {
+                    id: id.clone(),
+                    why: format!("recipients: {e}"),
+                }),
+            ),
+        };
         Ok(Summary {
             status: status.parse().map_err(|why| StoreError::Corrupt {
                 id: id.clone(),
@@ -400,10 +410,7 @@ impl Store {
             queue_id: r.try_get("queue_id")?,
             client_addr: r.try_get("client_addr")?,
             sender: r.try_get("sender")?,
-            recipients: serde_json::from_str(&recipients).map_err(|e| StoreError::Corrupt {
-                id: id.clone(),
-                why: format!("recipients: {e}"),
-            })?,
+            recipients,
             rules: split_list(&r.try_get::<String, _>("rules")?),
             kinds: split_list(&r.try_get::<String, _>("kinds")?),
             size: r.try_get::<i64, _>("size")? as u64,
@@ -432,6 +439,11 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or_else(|| StoreError::NotFound(id.clone()))?;
+        let recipients: String = row.try_get("recipients")?;
+        serde_json::from_str::<Vec<String>>(&recipients).map_err(|e| StoreError::Corrupt {
+            id: id.clone(),
+            why: format!("recipients: {e}"),
+        })?;
         let summary = self.summary(&row)?;
         let details = match &summary.details {
             Ok(d) => d.clone(),
