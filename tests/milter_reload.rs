@@ -38,13 +38,12 @@ fn wait_log(path: &PathBuf, needle: &str, count: usize) {
 async fn visible_26(port: u16) -> char {
     let raw = std::fs::read(root().join("fixtures/policy/mail/visible_26.eml")).expect("fixture");
     let (h, b) = split_message(&raw);
-    let hdrs: Vec<(&str, &str)> = h.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
     let mut c = Client::negotiate(stream).await.expect("negotiate");
     let o = c
-        .message("pat@city.test", &["resident0@example.com"], &hdrs, &b)
+        .message("pat@city.test", &["resident0@example.com"], &h, &b)
         .await
         .expect("outcome");
     let _ = c.quit().await;

@@ -54,7 +54,8 @@ async fn client(addr: std::net::SocketAddr) -> Client<TcpStream> {
         .expect("negotiate")
 }
 
-fn fixture(name: &str) -> (Vec<(String, String)>, Vec<u8>) {
+#[allow(clippy::type_complexity)]
+fn fixture(name: &str) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>) {
     let raw = std::fs::read(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/policy/mail")
@@ -64,10 +65,6 @@ fn fixture(name: &str) -> (Vec<(String, String)>, Vec<u8>) {
     split_message(&raw)
 }
 
-fn refs(h: &[(String, String)]) -> Vec<(&str, &str)> {
-    h.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verdicts_reach_the_mta_and_a_connection_carries_many_messages() {
     let (addr, stop, task) = start(engine(), Config::default()).await;
@@ -75,7 +72,7 @@ async fn verdicts_reach_the_mta_and_a_connection_carries_many_messages() {
 
     let (h, b) = fixture("clean_outbound.eml");
     let o = c
-        .message("pat@city.test", &["sam@example.com"], &refs(&h), &b)
+        .message("pat@city.test", &["sam@example.com"], &h, &b)
         .await
         .expect("clean");
     assert_eq!(o.action, 'a');
@@ -83,7 +80,7 @@ async fn verdicts_reach_the_mta_and_a_connection_carries_many_messages() {
 
     let (h, b) = fixture("ssn_personal_account.eml");
     let o = c
-        .message("pat@city.test", &["me@gmail.com"], &refs(&h), &b)
+        .message("pat@city.test", &["me@gmail.com"], &h, &b)
         .await
         .expect("reject");
     assert_eq!(o.action, 'y');
@@ -94,7 +91,7 @@ async fn verdicts_reach_the_mta_and_a_connection_carries_many_messages() {
 
     let (h, b) = fixture("ssn_outbound.eml");
     let o = c
-        .message("pat@city.test", &["sam@example.com"], &refs(&h), &b)
+        .message("pat@city.test", &["sam@example.com"], &h, &b)
         .await
         .expect("quarantine");
     assert_eq!(o.action, 'a');
@@ -112,7 +109,7 @@ async fn verdicts_reach_the_mta_and_a_connection_carries_many_messages() {
 
     let (h, b) = fixture("ssn_internal.eml");
     let o = c
-        .message("pat@city.test", &["hr@city.test"], &refs(&h), &b)
+        .message("pat@city.test", &["hr@city.test"], &h, &b)
         .await
         .expect("tag");
     assert_eq!(o.action, 'a');
@@ -125,7 +122,7 @@ async fn verdicts_reach_the_mta_and_a_connection_carries_many_messages() {
 
     // The envelope decides direction: the same internal message sent outside is held.
     let o = c
-        .message("pat@city.test", &["x@example.com"], &refs(&h), &b)
+        .message("pat@city.test", &["x@example.com"], &h, &b)
         .await
         .expect("envelope");
     assert!(o.quarantine.is_some());
@@ -142,7 +139,7 @@ async fn verdicts_reach_the_mta_and_a_connection_carries_many_messages() {
     let (h, b) = fixture("clean_outbound.eml");
     let _ = h2;
     let o = c
-        .message("pat@city.test", &["sam@example.com"], &refs(&h), &b)
+        .message("pat@city.test", &["sam@example.com"], &h, &b)
         .await
         .expect("after abort");
     assert_eq!(o.action, 'a');
@@ -220,7 +217,7 @@ async fn garbage_and_stalls_close_only_that_connection() {
     let mut good = client(addr).await;
     let (h, b) = fixture("clean_outbound.eml");
     let o = good
-        .message("pat@city.test", &["sam@example.com"], &refs(&h), &b)
+        .message("pat@city.test", &["sam@example.com"], &h, &b)
         .await
         .expect("still served");
     assert_eq!(o.action, 'a');

@@ -1287,17 +1287,13 @@ impl Drop for Milter {
 /// Play one message to the milter as Postfix would; the final answer.
 async fn send(port: u16, raw: &[u8]) -> Outcome {
     let (headers, body) = split_message(raw);
-    let hdrs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_str()))
-        .collect();
     let play = async {
         let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .expect("connect to the milter");
         let mut c = Client::negotiate(stream).await.expect("negotiate");
         let o = c
-            .message("pat@city.test", &["sam@example.com"], &hdrs, &body)
+            .message("pat@city.test", &["sam@example.com"], &headers, &body)
             .await
             .expect("an answer");
         let _ = c.quit().await;

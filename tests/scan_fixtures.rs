@@ -1,5 +1,6 @@
-//! Replays every fixture of `fixtures/scan/` through the scan engine and compares the result
-//! exactly with `fixtures/scan/expected.toml` (kinds and locations only: no values are printed).
+//! Replays every fixture of `fixtures/scan/` and `fixtures/evasion/` (crafted messages that
+//! once passed silently) through the scan engine and compares the result exactly with each
+//! directory's `expected.toml` (kinds and locations only: no values are printed).
 
 use maildlp::detect::Detector;
 use maildlp::limits::Limits;
@@ -26,12 +27,22 @@ struct Message {
     unscannable: bool,
 }
 
-fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/scan")
+#[test]
+fn every_fixture_gives_exactly_the_expected_findings() {
+    check_dir("scan");
 }
 
 #[test]
-fn every_fixture_gives_exactly_the_expected_findings() {
+fn every_evasion_fixture_gives_exactly_the_expected_findings() {
+    check_dir("evasion");
+}
+
+fn check_dir(name: &str) {
+    let dir = || {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name)
+    };
     let text =
         std::fs::read_to_string(dir().join("expected.toml")).expect("expected.toml readable");
     let expected: Expected = toml::from_str(&text).expect("expected.toml parses");

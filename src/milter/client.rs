@@ -40,10 +40,10 @@ fn frame(cmd: u8, data: &[u8]) -> Vec<u8> {
     out
 }
 
-fn cstrs(parts: &[&str]) -> Vec<u8> {
+fn cstrs<T: AsRef<[u8]>>(parts: &[T]) -> Vec<u8> {
     let mut out = Vec::new();
     for p in parts {
-        out.extend_from_slice(p.as_bytes());
+        out.extend_from_slice(p.as_ref());
         out.push(0);
     }
     out
@@ -82,12 +82,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         Ok(())
     }
 
-    /// Play one message: MAIL, RCPTs, headers, body in chunks, end of body; read the outcome.
-    pub async fn message(
+    /// Play one message: MAIL, RCPTs, headers (bytes, as an MTA sends them), body in chunks,
+    /// end of body; read the outcome.
+    pub async fn message<N: AsRef<[u8]>, V: AsRef<[u8]>>(
         &mut self,
         from: &str,
         rcpts: &[&str],
-        headers: &[(&str, &str)],
+        headers: &[(N, V)],
         body: &[u8],
     ) -> Result<Outcome, ClientError> {
         self.stream
@@ -103,7 +104,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                 .await?;
         }
         for (n, v) in headers {
-            self.step(b'L', &cstrs(&[n, v]), codec::SMFIP_NR_HDR)
+            self.step(b'L', &cstrs(&[n.as_ref(), v.as_ref()]), codec::SMFIP_NR_HDR)
                 .await?;
         }
         self.step(b'N', b"", codec::SMFIP_NR_EOH).await?;
@@ -165,8 +166,11 @@ async fn read_reply<S: AsyncRead + Unpin>(s: &mut S) -> Result<(u8, Vec<u8>), Cl
     Ok((cmd, buf))
 }
 
-/// Split a raw RFC 5322 message into headers (unfolded) and body, as an MTA hands them over.
-pub fn split_message(raw: &[u8]) -> (Vec<(String, String)>, Vec<u8>) {
+/// Split a raw RFC 5322 message into headers and body, as an MTA hands them over: header
+/// values as bytes (they need not be UTF-8), the lines of a folded header joined by a bare LF
+/// as Postfix joins them.
+#[allow(clippy::type_complexity)]
+pub fn split_message(raw: &[u8]) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>) {
     let pos = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -180,16 +184,21 @@ pub fn split_message(raw: &[u8]) -> (Vec<(String, String)>, Vec<u8>) {
         Some((h, b)) => (&raw[..h], &raw[b..]),
         None => (raw, &raw[raw.len()..]),
     };
-    let mut headers: Vec<(String, String)> = Vec::new();
-    for line in String::from_utf8_lossy(head).split('\n') {
-        let line = line.trim_end_matches('\r');
-        if line.starts_with([' ', '\t']) {
+    let mut headers: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    for line in head.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.starts_with(b" ") || line.starts_with(b"\t") {
             if let Some(last) = headers.last_mut() {
-                last.1.push_str("\r\n");
-                last.1.push_str(line);
+                last.1.push(b'\n');
+                last.1.extend_from_slice(line);
             }
-        } else if let Some((n, v)) = line.split_once(':') {
-            headers.push((n.to_string(), v.trim_start().to_string()));
+        } else if let Some(colon) = line.iter().position(|&b| b == b':') {
+            let value = &line[colon + 1..];
+            let start = value
+                .iter()
+                .position(|&b| b != b' ' && b != b'\t')
+                .unwrap_or(value.len());
+            headers.push((line[..colon].to_vec(), value[start..].to_vec()));
         }
     }
     // Bodies travel with CRLF line ends.
@@ -249,14 +258,10 @@ pub async fn run_load(
                 Ok(c) => c,
                 Err(_) => return (lat, per_connection),
             };
-            let hdrs: Vec<(&str, &str)> = headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
             for _ in 0..per_connection {
                 let t = Instant::now();
                 match client
-                    .message("pat@city.test", &["sam@example.com"], &hdrs, &body)
+                    .message("pat@city.test", &["sam@example.com"], &headers, &body)
                     .await
                 {
                     Ok(_) => lat.push(t.elapsed()),

@@ -184,18 +184,23 @@ impl Session {
             }
             Command::Data => self.cont(codec::SMFIP_NR_DATA),
             Command::Header { name, value } => {
-                // Postfix sends the lines of a folded header joined by a bare LF: the message
-                // kept (and released) uses CRLF throughout, as SMTP requires.
-                let value = value.trim_start();
-                let line = if value.contains('\n') {
-                    format!(
-                        "{name}: {}\r\n",
-                        value.replace("\r\n", "\n").replace('\n', "\r\n")
-                    )
-                } else {
-                    format!("{name}: {value}\r\n")
-                };
-                self.append(line.as_bytes());
+                // The header as it was written (bytes: it need not be UTF-8). Postfix sends
+                // the lines of a folded header joined by a bare LF: the message kept (and
+                // released) uses CRLF throughout, as SMTP requires.
+                let value = trim_leading_blanks(value);
+                let mut line = Vec::with_capacity(name.len() + value.len() + 4);
+                line.extend_from_slice(name);
+                line.extend_from_slice(b": ");
+                let mut prev = 0u8;
+                for &c in value {
+                    if c == b'\n' && prev != b'\r' {
+                        line.push(b'\r');
+                    }
+                    line.push(c);
+                    prev = c;
+                }
+                line.extend_from_slice(b"\r\n");
+                self.append(&line);
                 self.cont(codec::SMFIP_NR_HDR)
             }
             Command::EndOfHeaders => {
@@ -283,6 +288,14 @@ fn bytes(responses: &[Response]) -> Vec<u8> {
     out
 }
 
+fn trim_leading_blanks(v: &[u8]) -> &[u8] {
+    let start = v
+        .iter()
+        .position(|&c| c != b' ' && c != b'\t')
+        .unwrap_or(v.len());
+    &v[start..]
+}
+
 fn strip_brackets(addr: &str) -> String {
     addr.trim()
         .trim_start_matches('<')
@@ -323,8 +336,8 @@ mod tests {
         s.handle(Command::Rcpt(vec!["<a@example.com>"]));
         s.handle(Command::Rcpt(vec!["<b@example.com>"]));
         s.handle(Command::Header {
-            name: "Subject",
-            value: " hi",
+            name: b"Subject",
+            value: b" hi",
         });
         s.handle(Command::EndOfHeaders);
         s.handle(Command::Body(b"line\r\n"));
@@ -335,8 +348,8 @@ mod tests {
         assert_eq!(s.message(), b"Subject: hi\r\n\r\nline\r\n");
         s.handle(Command::Mail(vec!["<pat@city.test>"]));
         s.handle(Command::Header {
-            name: "Subject",
-            value: " a\n\tb\r\n c",
+            name: b"Subject",
+            value: b" a\n\tb\r\n c",
         });
         assert_eq!(s.message(), b"Subject: a\r\n\tb\r\n c\r\n");
         let out = s.finish(&Decision::accept());
@@ -431,8 +444,8 @@ mod tests {
         });
         s.handle(Command::Mail(vec!["<a@b>"]));
         s.handle(Command::Header {
-            name: "X",
-            value: "y",
+            name: b"X",
+            value: b"y",
         });
         s.handle(Command::Abort);
         assert!(s.message().is_empty());
