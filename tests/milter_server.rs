@@ -302,3 +302,31 @@ async fn unix_socket_and_graceful_shutdown_finish_the_message_in_flight() {
         .expect("join");
     assert!(!path.exists(), "socket file removed");
 }
+
+/// Recipients past the cap are not silently dropped (a dropped outside recipient could make the
+/// message look internal): the message is tempfailed with a reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_recipients_than_the_cap_is_a_tempfail_not_a_smaller_envelope() {
+    let (addr, stop, task) = start(engine(), Config::default()).await;
+    let mut c = client(addr).await;
+    let (h, b) = fixture("ssn_internal.eml");
+    let mut rcpts: Vec<String> = (0..10_000).map(|i| format!("staff{i}@city.test")).collect();
+    rcpts.push("outsider@example.com".into());
+    let refs: Vec<&str> = rcpts.iter().map(String::as_str).collect();
+    let o = c
+        .message("pat@city.test", &refs, &h, &b)
+        .await
+        .expect("outcome");
+    assert_eq!(o.action, 'y');
+    let reply = o.reply.unwrap_or_default();
+    assert!(reply.starts_with("452 4.5.3"), "{reply}");
+    // The next message on the same connection is judged normally.
+    let (h, b) = fixture("clean_outbound.eml");
+    let o = c
+        .message("pat@city.test", &["sam@example.com"], &h, &b)
+        .await
+        .expect("outcome");
+    assert_eq!(o.action, 'a');
+    let _ = stop.send(true);
+    let _ = task.await;
+}

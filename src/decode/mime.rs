@@ -36,9 +36,10 @@ pub fn decode_message(ctx: &mut Ctx<'_>, raw: &[u8]) -> MessageInfo {
             .and_then(|a| a.first())
             .and_then(|a| a.address())
             .map(|a| a.trim().to_ascii_lowercase()),
-        to: addresses(message.to()),
-        cc: addresses(message.cc()),
-        bcc: addresses(message.bcc()),
+        // Every To/Cc/Bcc header counts: a second To: must not hide half of a mass mailing.
+        to: addresses(message.all_to()),
+        cc: addresses(message.all_cc()),
+        bcc: addresses(message.all_bcc()),
         subject: message.subject().map(str::to_string),
         parsed: true,
     };
@@ -58,15 +59,13 @@ pub fn nested(ctx: &mut Ctx<'_>, location: &str, raw: &[u8], depth: usize) {
     }
 }
 
-fn addresses(addr: Option<&Address<'_>>) -> Vec<String> {
-    addr.map(|a| {
-        a.iter()
-            .filter_map(|a| a.address())
-            .map(|s| s.trim().to_ascii_lowercase())
-            .filter(|s| !s.is_empty())
-            .collect()
-    })
-    .unwrap_or_default()
+fn addresses<'a>(headers: impl Iterator<Item = &'a Address<'a>>) -> Vec<String> {
+    headers
+        .flat_map(|a| a.iter())
+        .filter_map(|a| a.address())
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// `prefix` + `/` + `leaf`, or `leaf` at the top level.

@@ -22,6 +22,9 @@ pub struct Envelope {
     pub macros: HashMap<String, String>,
     /// The MTA's queue id (macro `i`), for log lines.
     pub queue_id: Option<String>,
+    /// Recipients past the per-message cap, not kept: the message cannot be judged on its
+    /// recipients (a lost one could make outbound mail look internal), so it is tempfailed.
+    pub recipients_over_limit: usize,
 }
 
 /// What the MTA does with the message.

@@ -266,6 +266,25 @@ async fn judge(session: &mut Session, config: &Config, handler: &SharedHandler) 
         Err(poisoned) => poisoned.into_inner().clone(),
     };
     let envelope = session.envelope.clone();
+    if envelope.recipients_over_limit > 0 {
+        tracing::warn!(
+            queue_id = envelope.queue_id.as_deref().unwrap_or("-"),
+            kept = envelope.rcpt_to.len(),
+            over = envelope.recipients_over_limit,
+            "too many recipients to judge: tempfail"
+        );
+        return Decision {
+            action: super::Action::TempFail {
+                code: "452".into(),
+                xcode: "4.5.3".into(),
+                text: format!(
+                    "more than {} recipients; send the message in smaller batches",
+                    envelope.rcpt_to.len()
+                ),
+            },
+            add_headers: Vec::new(),
+        };
+    }
     if session.is_oversize() {
         return current.oversize(&envelope, config.max_message_bytes);
     }

@@ -177,8 +177,12 @@ impl Session {
             }
             Command::Rcpt(args) => {
                 let rcpt = strip_brackets(args.first().copied().unwrap_or(""));
-                if !rcpt.is_empty() && self.envelope.rcpt_to.len() < MAX_RECIPIENTS {
-                    self.envelope.rcpt_to.push(rcpt);
+                if !rcpt.is_empty() {
+                    if self.envelope.rcpt_to.len() < MAX_RECIPIENTS {
+                        self.envelope.rcpt_to.push(rcpt);
+                    } else {
+                        self.envelope.recipients_over_limit += 1;
+                    }
                 }
                 self.cont(codec::SMFIP_NR_RCPT)
             }
@@ -433,6 +437,7 @@ mod tests {
             s.handle(Command::Rcpt(vec!["<x@example.com>"]));
         }
         assert_eq!(s.envelope.rcpt_to.len(), MAX_RECIPIENTS);
+        assert_eq!(s.envelope.recipients_over_limit, 50);
     }
 
     #[test]
