@@ -5,7 +5,7 @@ use crate::detect::{self, Detector};
 use crate::limits::Limits;
 use crate::mask::mask_kind;
 use crate::model::{EncryptedPart, Finding, Unscannable};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 /// Samples kept per finding.
@@ -48,6 +48,7 @@ impl Scanner {
         let started = Instant::now();
         let mut collector = Collector {
             detector: &self.detector,
+            safe: HashMap::new(),
             findings: BTreeMap::new(),
             encrypted: Vec::new(),
             unscannable: Vec::new(),
@@ -79,6 +80,15 @@ impl Scanner {
     }
 }
 
+/// The masked form of a match: nothing in clear for a secret pattern, else [`mask_kind`].
+fn mask_match(m: &detect::Match, value: &str) -> String {
+    if m.secret {
+        "********".to_string()
+    } else {
+        mask_kind(&m.kind, value)
+    }
+}
+
 struct Aggregate {
     confidence: crate::model::Confidence,
     /// Distinct values (compared without separators), so a number quoted twice counts once.
@@ -88,16 +98,52 @@ struct Aggregate {
 
 struct Collector<'d> {
     detector: &'d Detector,
+    /// Place names and reasons with any value in them masked (`attachment:***-**-6789.csv`):
+    /// a file name or a Content-Type can hold a value, and these strings reach JSON, logs,
+    /// verdict reasons and the 550 reply.
+    safe: HashMap<String, String>,
     /// (kind, location) → aggregate; ordered so output is stable.
     findings: BTreeMap<(String, String), Aggregate>,
     encrypted: Vec<EncryptedPart>,
     unscannable: Vec<Unscannable>,
 }
 
+impl Collector<'_> {
+    /// `s` with every value the detector finds in it masked, at any confidence.
+    fn safe(&mut self, s: &str) -> String {
+        if let Some(done) = self.safe.get(s) {
+            return done.clone();
+        }
+        let norm = detect::normalize(s);
+        // Places are paths of names: read them as words (same length, so spans line up).
+        let mut matches = self.detector.find(&decode::name_as_words(&norm));
+        let out = if matches.is_empty() {
+            s.to_string()
+        } else {
+            matches.sort_by_key(|m| (m.start, std::cmp::Reverse(m.end)));
+            let mut out = String::with_capacity(norm.len());
+            let mut at = 0;
+            for m in &matches {
+                if m.start < at {
+                    continue; // inside a span already masked
+                }
+                out.push_str(&norm[at..m.start]);
+                out.push_str(&mask_match(m, &norm[m.start..m.end]));
+                at = m.end;
+            }
+            out.push_str(&norm[at..]);
+            out
+        };
+        self.safe.insert(s.to_string(), out.clone());
+        out
+    }
+}
+
 impl Sink for Collector<'_> {
     fn text(&mut self, location: &str, text: &str) {
         let text = detect::normalize(text);
         let found = self.detector.find_all(&text);
+        let location = &self.safe(location);
         if found.truncated {
             self.unscannable.push(Unscannable {
                 location: location.to_string(),
@@ -110,7 +156,7 @@ impl Sink for Collector<'_> {
         for m in found.matches {
             let value = text.get(m.start..m.end).unwrap_or("");
             let key: String = value.chars().filter(|c| c.is_alphanumeric()).collect();
-            let sample = mask_kind(&m.kind, value);
+            let sample = mask_match(&m, value);
             let agg = self
                 .findings
                 .entry((m.kind, location.to_string()))
@@ -128,7 +174,7 @@ impl Sink for Collector<'_> {
 
     fn encrypted(&mut self, location: &str, kind: &str) {
         let part = EncryptedPart {
-            location: location.to_string(),
+            location: self.safe(location),
             kind: kind.to_string(),
         };
         if !self.encrypted.contains(&part) {
@@ -137,9 +183,8 @@ impl Sink for Collector<'_> {
     }
 
     fn unscannable(&mut self, location: &str, reason: &str) {
-        self.unscannable.push(Unscannable {
-            location: location.to_string(),
-            reason: reason.to_string(),
-        });
+        let location = self.safe(location);
+        let reason = self.safe(reason);
+        self.unscannable.push(Unscannable { location, reason });
     }
 }

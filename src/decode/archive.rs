@@ -154,6 +154,7 @@ pub fn zip(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
             continue;
         }
         let entry_location = format!("{location}/{}", entry.name);
+        ctx.emit_name(&entry_location, &entry.name);
         if entry.encrypted {
             ctx.encrypted(&entry_location, "zip");
             continue;
@@ -247,6 +248,7 @@ pub fn tar(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
         }
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let entry_location = format!("{location}/{name}");
+        ctx.emit_name(&entry_location, &name);
         if let Err(stop) = ctx.check_time() {
             ctx.unscannable(&entry_location, stop.reason());
             return;

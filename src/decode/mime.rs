@@ -2,7 +2,7 @@
 //! format dispatcher in [`super::Ctx::attachment`].
 
 use super::Ctx;
-use mail_parser::{Address, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Address, HeaderName, Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 
 /// What the message says about itself: who sent it and to how many.
@@ -84,14 +84,36 @@ fn walk(ctx: &mut Ctx<'_>, message: &Message<'_>, prefix: &str, depth: usize) {
     if let Some(subject) = message.subject() {
         ctx.emit_text(&join(prefix, "subject"), subject);
     }
-    let names: Vec<&str> = [message.from(), message.to(), message.cc(), message.bcc()]
-        .into_iter()
-        .flatten()
-        .flat_map(|a| a.iter())
-        .filter_map(|a| a.name())
-        .collect();
+    // Every address header, each instance (a second To:, Reply-To, Sender).
+    let names: Vec<&str> = [
+        HeaderName::From,
+        HeaderName::Sender,
+        HeaderName::ReplyTo,
+        HeaderName::To,
+        HeaderName::Cc,
+        HeaderName::Bcc,
+    ]
+    .into_iter()
+    .flat_map(|h| message.header_values(h))
+    .filter_map(|v| v.as_address())
+    .flat_map(|a| a.iter())
+    .filter_map(|a| a.name())
+    .collect();
     if !names.is_empty() {
         ctx.emit_text(&join(prefix, "display-names"), &names.join("\n"));
+    }
+    // Free-text headers a person can fill in: Comments, Keywords, and each part's
+    // Content-Description.
+    let mut free: Vec<&str> = [HeaderName::Comments, HeaderName::Keywords]
+        .into_iter()
+        .flat_map(|h| message.header_values(h))
+        .filter_map(|v| v.as_text_list())
+        .flatten()
+        .map(|t| t.as_ref())
+        .collect();
+    free.extend(message.parts.iter().filter_map(|p| p.content_description()));
+    if !free.is_empty() {
+        ctx.emit_text(&join(prefix, "headers"), &free.join("\n"));
     }
 
     for (index, part) in message.parts.iter().enumerate() {
@@ -120,6 +142,9 @@ fn walk(ctx: &mut Ctx<'_>, message: &Message<'_>, prefix: &str, depth: usize) {
             };
             join(prefix, &format!("attachment:{label}"))
         };
+        if !name.is_empty() {
+            ctx.emit_name(&attachment_location(), name);
+        }
         match &part.body {
             PartType::Text(text) if content_type.as_deref() == Some("text/rtf") => {
                 // RTF sent as a text part: its text, not its control words.

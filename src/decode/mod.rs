@@ -136,6 +136,14 @@ impl<'a> Ctx<'a> {
         self.sink.unscannable(location, reason);
     }
 
+    /// A file name a person chose (an attachment, an archive entry): scanned like the subject,
+    /// at `LOCATION/name`.
+    pub fn emit_name(&mut self, location: &str, name: &str) {
+        if !name.trim().is_empty() {
+            self.emit_text(&format!("{location}/name"), &name_as_words(name));
+        }
+    }
+
     /// Decode an attachment (or an archive entry) of any supported format. `location` is its
     /// full location (`attachment:a.zip/b.docx`), `name` its file name (may be empty),
     /// `content_type` the declared MIME type if any, `depth` the container depth it sits at
@@ -300,6 +308,21 @@ impl Format {
         };
         Format::Unknown(what)
     }
+}
+
+/// A file name read as a person reads it: `_`, `.`, `/` and `+` separate words
+/// (`ssn_536-22-4817.csv` is "ssn 536-22-4817 csv"), so a value next to an extension or an
+/// underscore is not taken for a fragment of a longer token. Same length, byte for byte.
+pub fn name_as_words(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if matches!(c, '_' | '.' | '/' | '\\' | '+' | ':') {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 fn starts_with_trimmed(data: &[u8], prefix: &[u8]) -> bool {

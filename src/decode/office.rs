@@ -70,6 +70,7 @@ fn embedded(
     });
     for (name, bytes) in parts {
         let leaf = name.rsplit('/').next().unwrap_or(&name).to_string();
+        ctx.emit_name(&format!("{location}/{leaf}"), &leaf);
         ctx.attachment(
             &format!("{location}/{leaf}"),
             &leaf,

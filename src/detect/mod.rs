@@ -41,6 +41,8 @@ pub struct Match {
     /// Name of the pattern that matched.
     pub pattern: String,
     pub confidence: Confidence,
+    /// Mask the value completely (`secret = true` in the pattern file).
+    pub secret: bool,
     /// Byte range of the sensitive value in the text given to [`Detector::find`].
     pub start: usize,
     pub end: usize,
@@ -102,6 +104,7 @@ struct Pattern {
     require_context: bool,
     exclude: Option<Regex>,
     min_count: usize,
+    secret: bool,
 }
 
 /// Who is interested in a keyword: a pattern, and the keyword as written (for case-sensitive
@@ -349,6 +352,7 @@ fn compile_pattern(
         require_context: p.require_context,
         exclude,
         min_count,
+        secret: p.secret,
     })
 }
 
@@ -686,6 +690,7 @@ impl Detector {
                     kind: p.kind.clone(),
                     pattern: p.name.clone(),
                     confidence,
+                    secret: p.secret,
                     start,
                     end,
                 }

@@ -90,6 +90,10 @@ pub struct PatternSpec {
     pub exclude: Vec<Spanned<String>>,
     #[serde(default)]
     pub min_count: Option<usize>,
+    /// The value is a secret that works in part (a password inside a URL or a connection
+    /// string): masked samples show no character of it.
+    #[serde(default)]
+    pub secret: bool,
 }
 
 /// A parsed file with what is needed to point at lines in it.
