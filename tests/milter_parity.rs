@@ -1,5 +1,5 @@
 //! The same message gets the same verdict through `scan` and through the milter: every fixture
-//! of `fixtures/scan/`, `fixtures/evasion/` and `fixtures/policy/mail/` is judged once directly
+//! of `fixtures/scan/`, `fixtures/evasion*/` and `fixtures/policy/mail/` is judged once directly
 //! (scan + policy) and once played over a real socket to the milter as an MTA hands it over
 //! (headers one by one as bytes, body in chunks), with the same envelope. The action and the
 //! headers the MTA is told to add must agree.
@@ -21,8 +21,21 @@ fn root() -> PathBuf {
 }
 
 fn fixtures() -> Vec<PathBuf> {
+    let mut dirs = vec![
+        "fixtures/scan".to_string(),
+        "fixtures/policy/mail".to_string(),
+    ];
+    for e in std::fs::read_dir(root().join("fixtures"))
+        .expect("fixtures")
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name == "evasion" || name.starts_with("evasion-") {
+            dirs.push(format!("fixtures/{name}"));
+        }
+    }
     let mut out = Vec::new();
-    for dir in ["fixtures/scan", "fixtures/evasion", "fixtures/policy/mail"] {
+    for dir in &dirs {
         let mut files: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
             .expect("fixture dir")
             .filter_map(|e| e.ok().map(|e| e.path()))

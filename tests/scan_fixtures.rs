@@ -32,9 +32,21 @@ fn every_fixture_gives_exactly_the_expected_findings() {
     check_dir("scan");
 }
 
+/// `fixtures/evasion/` and every `fixtures/evasion-*/` (one per class of issue 13).
 #[test]
 fn every_evasion_fixture_gives_exactly_the_expected_findings() {
-    check_dir("evasion");
+    let mut dirs: Vec<String> =
+        std::fs::read_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures"))
+            .expect("fixtures")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n == "evasion" || n.starts_with("evasion-"))
+            .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty());
+    for d in &dirs {
+        check_dir(d);
+    }
 }
 
 fn check_dir(name: &str) {
