@@ -28,8 +28,9 @@ impl ReadStop {
     }
 }
 
-/// Read a decompressing stream whose compressed size is `compressed`, within every limit,
-/// charging what was read to the message budget.
+/// Read a decompressing stream whose compressed size is `compressed`, within every limit. What
+/// is read is capped by the message budget but not charged to it: the text taken out of it is
+/// charged when it is handed to detection, once.
 pub fn read_capped<R: Read>(
     ctx: &mut Ctx<'_>,
     location: &str,
@@ -76,7 +77,6 @@ pub fn read_capped<R: Read>(
             out
         }
     };
-    ctx.charge(out.len()).map_err(|_| ReadStop::Budget)?;
     Ok(out)
 }
 
@@ -149,9 +149,21 @@ pub fn zip(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
         office::odf(ctx, location, &mut archive, &entries, depth);
         return;
     }
+    // The expansion ratio applies to the archive as a whole too: many small, very compressible
+    // entries (each under the 1 MiB floor of the per-entry check) are a bomb all the same.
+    let (mut total_out, mut total_in) = (0u64, 0u64);
     for entry in &entries {
         if entry.is_dir {
             continue;
+        }
+        if total_out > RATIO_FLOOR as u64
+            && total_out > total_in.saturating_mul(ctx.limits.max_expansion_ratio)
+        {
+            ctx.unscannable(
+                location,
+                "expansion ratio limit reached across its entries (possible archive bomb); the rest was not read",
+            );
+            return;
         }
         let entry_location = format!("{location}/{}", entry.name);
         ctx.emit_name(&entry_location, &entry.name);
@@ -163,8 +175,12 @@ pub fn zip(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
             ctx.unscannable(&entry_location, stop.reason());
             return;
         }
+        total_in += entry.compressed.max(1);
         match read_zip_entry(ctx, &entry_location, &mut archive, entry) {
-            Ok(bytes) => ctx.attachment(&entry_location, &entry.name, None, &bytes, depth + 1),
+            Ok(bytes) => {
+                total_out += bytes.len() as u64;
+                ctx.attachment(&entry_location, &entry.name, None, &bytes, depth + 1)
+            }
             Err(stop) => ctx.unscannable(&entry_location, &stop.reason()),
         }
     }

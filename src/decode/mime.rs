@@ -2,7 +2,9 @@
 //! format dispatcher in [`super::Ctx::attachment`].
 
 use super::Ctx;
-use mail_parser::{Address, HeaderName, Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{
+    Address, HeaderName, Message, MessageParser, MessagePart, MimeHeaders, PartType,
+};
 use serde::Serialize;
 
 /// What the message says about itself: who sent it and to how many.
@@ -66,6 +68,46 @@ fn addresses<'a>(headers: impl Iterator<Item = &'a Address<'a>>) -> Vec<String> 
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+/// When a part declared as text decoded to something that is not text (replacement characters
+/// or NUL bytes), its bytes as transferred, if they are a binary format the decoder knows: a
+/// label must not turn an archive into garbled text that hides what it holds.
+fn binary_behind_text(
+    message: &Message<'_>,
+    part: &MessagePart<'_>,
+    text: &str,
+) -> Option<Vec<u8>> {
+    if !text.contains(['\u{FFFD}', '\0']) {
+        return None;
+    }
+    let raw = message.raw_message();
+    let body = raw.get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)?;
+    let encoding = part
+        .content_transfer_encoding()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let bytes = match encoding.as_str() {
+        "base64" => lenient_base64(body)?,
+        "quoted-printable" => {
+            mail_parser::decoders::quoted_printable::quoted_printable_decode(body)?
+        }
+        _ => body.to_vec(),
+    };
+    match super::Format::sniff("", None, &bytes) {
+        super::Format::Text | super::Format::Html | super::Format::Unknown(_) => None,
+        _ => Some(bytes),
+    }
+}
+
+/// Base64 as RFC 2045 says to read it: characters outside the alphabet are ignored.
+pub fn lenient_base64(data: &[u8]) -> Option<Vec<u8>> {
+    let clean: Vec<u8> = data
+        .iter()
+        .copied()
+        .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+        .collect();
+    mail_parser::decoders::base64::base64_decode(&clean)
 }
 
 /// `prefix` + `/` + `leaf`, or `leaf` at the top level.
@@ -156,10 +198,16 @@ fn walk(ctx: &mut Ctx<'_>, message: &Message<'_>, prefix: &str, depth: usize) {
                 super::rtf::extract(ctx, &location, text.as_bytes());
             }
             PartType::Text(text) => {
-                if is_attachment {
-                    super::text::emit_text_checked(ctx, &attachment_location(), text);
+                let location = if is_attachment {
+                    attachment_location()
                 } else {
-                    super::text::emit_text_checked(ctx, &join(prefix, "body"), text);
+                    join(prefix, "body")
+                };
+                // A zip, PDF or image labelled text/plain: read the bytes for what they are.
+                if let Some(bytes) = binary_behind_text(message, part, text) {
+                    ctx.attachment(&location, name, None, &bytes, depth);
+                } else {
+                    super::text::emit_text_checked(ctx, &location, text);
                 }
             }
             PartType::Html(html) => {

@@ -8,6 +8,7 @@
 
 pub mod archive;
 pub mod bounded;
+pub mod crypto;
 pub mod mime;
 pub mod office;
 pub mod pdf;
@@ -181,6 +182,10 @@ impl<'a> Ctx<'a> {
             Format::Text => text::plain(self, location, data),
             Format::Pgp => self.encrypted(location, "pgp"),
             Format::Smime => self.encrypted(location, "smime"),
+            Format::SignedOpaque => self.unscannable(
+                location,
+                "S/MIME opaque-signed data: the signed content is not unpacked",
+            ),
             // A detached signature (S/MIME, PGP) carries no content of its own.
             Format::Signature => {}
             Format::Media(what) => {
@@ -221,6 +226,9 @@ pub enum Format {
     Smime,
     /// Detached S/MIME or PGP signature, or PGP/MIME's control part: no content of its own.
     Signature,
+    /// S/MIME opaque-signed data: the content is inside the signature structure and is not
+    /// unpacked yet, so it is reported unscannable (never taken for encrypted or clean).
+    SignedOpaque,
     /// Images, audio and video: no text to take out without OCR.
     Media(&'static str),
     Unknown(String),
@@ -248,45 +256,43 @@ impl Format {
         if data.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
             return Format::Ole;
         }
-        if data.starts_with(b"\x89PNG")
-            || data.starts_with(&[0xFF, 0xD8, 0xFF])
-            || data.starts_with(b"GIF8")
-            || ctype.starts_with("image/")
-        {
-            return Format::Media("image");
-        }
-        if ctype.starts_with("audio/") {
-            return Format::Media("audio");
-        }
-        if ctype.starts_with("video/") {
-            return Format::Media("video");
+        // Media only when the bytes are media: a declared image/audio/video type is a label,
+        // and a CSV labelled image/png is still a CSV.
+        if let Some(what) = crypto::media_kind(data) {
+            return Format::Media(what);
         }
         if data.starts_with(b"{\\rtf") {
             return Format::Rtf;
         }
-        // PGP/MIME's control part ("Version: 1"): the encrypted data is the next part.
-        if ctype == "application/pgp-encrypted" && starts_with_trimmed(data, b"Version:") {
+        // PGP/MIME's control part: exactly "Version: 1"; the encrypted data is the next part.
+        if ctype == "application/pgp-encrypted" && crypto::is_pgp_mime_control(data) {
             return Format::Signature;
         }
-        if ctype.contains("pkcs7-signature")
-            || ctype == "application/pgp-signature"
-            || ext == "p7s"
-            || starts_with_trimmed(data, b"-----BEGIN PGP SIGNATURE-----")
-        {
+        // Signatures and encrypted data only when the bytes are: a name or a label alone
+        // (.p7s, .gpg, pkcs7-mime, an armour line over plain text) proves nothing.
+        if crypto::is_signature(data) {
             return Format::Signature;
         }
-        if ctype.contains("pkcs7-mime") || ext == "p7m" {
-            return Format::Smime;
+        match crypto::smime_kind(data) {
+            Some(crypto::Cms::Enveloped) => return Format::Smime,
+            Some(crypto::Cms::Signed) => return Format::SignedOpaque,
+            Some(crypto::Cms::DetachedSignature) => return Format::Signature,
+            None => {}
         }
-        if ctype == "application/pgp-encrypted"
-            || ext == "pgp"
-            || ext == "gpg"
-            || ext == "asc" && starts_with_trimmed(data, b"-----BEGIN PGP MESSAGE-----")
-            || starts_with_trimmed(data, b"-----BEGIN PGP MESSAGE-----")
-        {
+        if crypto::is_pgp_encrypted(data) {
             return Format::Pgp;
         }
-        if ctype == "message/rfc822" || ext == "eml" {
+        if ctype.starts_with("image/") || ctype.starts_with("audio/") || ctype.starts_with("video/")
+        {
+            // Labelled media that is not: read it as whatever it is (text below), or report
+            // it, never exempt it.
+            if !looks_like_text(data) {
+                return Format::Unknown(format!(
+                    "{ctype} declared, but the content is not {ctype}"
+                ));
+            }
+        }
+        if ctype == "message/rfc822" || ext == "eml" || looks_like_message(data) {
             return Format::Message;
         }
         if ctype == "text/html" || ext == "html" || ext == "htm" {
@@ -325,12 +331,43 @@ pub fn name_as_words(name: &str) -> String {
         .collect()
 }
 
-fn starts_with_trimmed(data: &[u8], prefix: &[u8]) -> bool {
-    let start = data
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(data.len());
-    data[start..].starts_with(prefix)
+/// An e-mail message without a name or label saying so (in a zip, or labelled image/jpeg):
+/// its first line is a header field, and at least two of the fields every message carries
+/// appear in its head.
+pub fn looks_like_message(data: &[u8]) -> bool {
+    let head = &data[..data.len().min(8192)];
+    let Ok(text) =
+        std::str::from_utf8(head).or_else(|e| std::str::from_utf8(&head[..e.valid_up_to()]))
+    else {
+        return false;
+    };
+    let first = text.lines().next().unwrap_or("");
+    let is_field = |l: &str| {
+        l.split_once(':').is_some_and(|(n, _)| {
+            !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+    };
+    if !is_field(first) {
+        return false;
+    }
+    let header_end = text
+        .find("\r\n\r\n")
+        .or_else(|| text.find("\n\n"))
+        .unwrap_or(text.len());
+    let fields = text[..header_end].to_ascii_lowercase();
+    [
+        "\nfrom:",
+        "\nto:",
+        "\nsubject:",
+        "\ndate:",
+        "\nmessage-id:",
+        "\nmime-version:",
+        "\nreceived:",
+    ]
+    .iter()
+    .filter(|f| fields.contains(*f) || fields.starts_with(&f[1..]))
+    .count()
+        >= 2
 }
 
 /// Heuristic for unnamed, untyped data: valid UTF-8 (or UTF-16 with a BOM) without control

@@ -2,9 +2,11 @@
 
 use super::Ctx;
 
-/// Emit text already decoded to a string, and report PGP-armoured encrypted content found in it.
+/// Emit text already decoded to a string, and report PGP-armoured encrypted content found in
+/// it: a real encrypted message, not an armour line over plain text (which is scanned as the
+/// text it is).
 pub fn emit_text_checked(ctx: &mut Ctx<'_>, location: &str, text: &str) {
-    if text.contains("-----BEGIN PGP MESSAGE-----") {
+    if text.contains("-----BEGIN PGP MESSAGE-----") && super::crypto::text_has_pgp_message(text) {
         ctx.encrypted(location, "pgp");
     }
     ctx.emit_text(location, text);
