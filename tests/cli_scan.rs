@@ -209,3 +209,75 @@ fn custom_patterns_are_loaded_and_broken_ones_named() {
     assert!(err.contains("city.toml:4"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A pattern file named `*.TOML` is loaded like `*.toml`; a `--patterns` directory without any
+/// pattern file stops the command with a message naming it (a wrong path must not silently
+/// leave the City's own patterns out).
+#[test]
+fn upper_case_pattern_files_load_and_an_empty_pattern_dir_is_refused() {
+    let dir = tempdir("patterns-case");
+    std::fs::write(
+        dir.join("CITY.TOML"),
+        "[[pattern]]\nname = \"employee_id\"\nkind = \"employee_id\"\nregex = '''\\bEMP-\\d{6}\\b'''\nconfidence = \"high\"\n",
+    )
+    .expect("write pattern");
+    let msg = dir.join("m.eml");
+    std::fs::write(
+        &msg,
+        "From: a@city.test\r\nTo: b@example.com\r\nSubject: x\r\n\r\nBadge EMP-482913 lost.\r\n",
+    )
+    .expect("write msg");
+    let out = run(&[
+        "scan",
+        "--format",
+        "json",
+        "--patterns",
+        dir.to_str().unwrap_or_default(),
+        msg.to_str().unwrap_or_default(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json_lines(&out)[0]["findings"][0]["kind"], "employee_id");
+
+    // Only files that are not pattern files: refused, and what is there is named.
+    let empty = tempdir("patterns-none");
+    std::fs::write(empty.join("city.tml"), "").expect("write");
+    for args in [
+        vec![
+            "scan",
+            "--patterns",
+            empty.to_str().unwrap_or_default(),
+            msg.to_str().unwrap_or_default(),
+        ],
+        vec![
+            "policy",
+            "show",
+            "--policy",
+            "/dev/null",
+            "--patterns",
+            empty.to_str().unwrap_or_default(),
+        ],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(empty.to_str().unwrap_or_default()), "{err}");
+        assert!(err.contains("no pattern file"), "{err}");
+        assert!(err.contains("city.tml"), "{err}");
+    }
+    // An empty directory too.
+    std::fs::remove_file(empty.join("city.tml")).expect("rm");
+    let out = run(&[
+        "scan",
+        "--patterns",
+        empty.to_str().unwrap_or_default(),
+        msg.to_str().unwrap_or_default(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("it is empty"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&empty);
+}

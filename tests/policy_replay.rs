@@ -156,3 +156,73 @@ fn scan_adds_the_verdict_and_honours_the_envelope() {
     assert!(reply.contains("us_ssn"), "{reply}");
     assert!(!reply.contains("4817"), "{reply}");
 }
+
+/// The forms of one address are one address to the policy: a restricted list written with a
+/// `+tag`, a quoted local part, a trailing dot or in upper case is still the list, and an
+/// authorised sender written so is still authorised (fixtures/policy/addresses/).
+#[test]
+fn address_forms_reach_the_restricted_list_rule() {
+    let out = run(&[
+        "replay",
+        &p("fixtures/policy/addresses"),
+        "--policy",
+        &p("fixtures/policy/policy.toml"),
+        "--expect",
+        &p("fixtures/policy/expected-addresses.toml"),
+    ]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("all verdicts as expected"), "{text}");
+    assert!(text.contains("5 messages"), "{text}");
+}
+
+/// `policy check` refuses what would break routing or matching silently, with FILE:LINE.
+#[test]
+fn policy_check_refuses_bad_header_single_label_domain_and_tagged_list() {
+    let text = std::fs::read_to_string(root().join("fixtures/policy/policy.toml")).expect("policy");
+    for (i, (from, to, says)) in [
+        (
+            "header = \"X-Maildlp-Require-TLS\"",
+            "header = \"\"",
+            "a header name is printable ASCII",
+        ),
+        (
+            "header = \"X-Maildlp-Require-TLS\"",
+            "header = \"X-Maildlp-Require-TLS:\"",
+            "without a colon",
+        ),
+        (
+            "domains = [\"city.test\"]",
+            "domains = [\"test\"]",
+            "single label",
+        ),
+        (
+            "address = \"all-employees@city.test\"",
+            "address = \"all-employees+x@city.test\"",
+            "write all-employees@city.test",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let broken = text.replacen(from, to, 1);
+        assert_ne!(broken, text, "{from}");
+        let path =
+            std::env::temp_dir().join(format!("maildlp-check-{}-{i}.toml", std::process::id()));
+        std::fs::write(&path, &broken).expect("write");
+        let out = run(&["policy", "check", path.to_str().unwrap_or_default()]);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(out.status.code(), Some(2), "{to}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = broken
+            .lines()
+            .position(|l| l.contains(to))
+            .map(|i| i + 1)
+            .unwrap_or(0);
+        assert!(
+            err.contains(&format!("{}:{line}:", path.display())),
+            "{to}: {err}"
+        );
+        assert!(err.contains(says), "{to}: {err}");
+    }
+}

@@ -140,8 +140,9 @@ pub fn parse(file: &str, source: String) -> Result<Loaded, PatternError> {
     }
 }
 
-/// The built-in files and then every `*.toml` of each extra directory (sorted by name, so the
-/// order and thus duplicate-name errors are stable).
+/// The built-in files and then every `*.toml` (any case) of each extra directory (sorted by
+/// name, so the order and thus duplicate-name errors are stable). A directory without one is
+/// an error.
 pub fn load_all(extra_dirs: &[PathBuf]) -> Result<Vec<Loaded>, PatternError> {
     let mut out = Vec::new();
     for (name, src) in BUILTIN {
@@ -168,11 +169,38 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, PatternError> {
         message: format!("cannot read pattern directory: {e}"),
     };
     let mut files = Vec::new();
+    let mut others = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(err)? {
         let path = entry.map_err(err)?.path();
-        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+        // `.toml` in any case: a file named CITY.TOML is loaded, not silently left out.
+        let toml = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+        if toml && path.is_file() {
             files.push(path);
+        } else if let Some(name) = path.file_name() {
+            others.push(name.to_string_lossy().into_owned());
         }
+    }
+    // A directory without a pattern file is a mistake (a wrong path, files not copied yet):
+    // starting without the City's own patterns would be silent.
+    if files.is_empty() {
+        others.sort();
+        let found = if others.is_empty() {
+            "it is empty".to_string()
+        } else {
+            let shown: Vec<&str> = others.iter().take(5).map(String::as_str).collect();
+            let more = if others.len() > 5 { ", ..." } else { "" };
+            format!("it holds {}{more}", shown.join(", "))
+        };
+        return Err(PatternError {
+            file: dir.display().to_string(),
+            line: 0,
+            message: format!(
+                "no pattern file (*.toml) in this pattern directory ({found}); \
+                 check the --patterns path"
+            ),
+        });
     }
     files.sort();
     Ok(files)

@@ -267,13 +267,24 @@ impl Policy {
             message: e.message().trim().to_string(),
         })?;
         policy.validate(text, file, kinds)?;
+        // Templates of the City's own are compiled and rendered once here, so that
+        // `policy check` finds a broken one, not the first quarantine.
+        if !policy.notices.templates.is_empty()
+            && let Err(e) = crate::notify::Notifier::new(&policy)
+        {
+            return Err(PolicyError {
+                file: file.to_string(),
+                line: key_line(text, "notices", "templates"),
+                message: format!("notices.templates: {e}"),
+            });
+        }
         Ok(policy)
     }
 
     fn validate(&self, text: &str, file: &str, kinds: &[String]) -> Result<(), PolicyError> {
         let err = |needle: &str, message: String| PolicyError {
             file: file.to_string(),
-            line: text.find(needle).map(|p| line_of(text, p)).unwrap_or(0),
+            line: needle_line(text, needle),
             message,
         };
         let check_kind = |kind: &str| -> Result<(), PolicyError> {
@@ -334,39 +345,95 @@ impl Policy {
                 ));
             }
         }
-        for list in &self.organisation.restricted_lists {
-            if !list.address.contains('@') {
-                return Err(err(
-                    &list.address,
-                    format!(
-                        "restricted_list address {:?} is not an e-mail address",
-                        list.address
-                    ),
-                ));
+        for ex in &self.exceptions {
+            for (key, glob) in [("sender", &ex.sender), ("recipient", &ex.recipient)] {
+                if let Some(g) = glob
+                    && let Err(why) = check_address(g, true)
+                {
+                    return Err(err(
+                        g,
+                        format!("exception {}: {key} {g:?} {why}", ex.reference),
+                    ));
+                }
             }
         }
+        for list in &self.organisation.restricted_lists {
+            if let Err(why) = check_address(&list.address, false) {
+                return Err(err(
+                    &list.address,
+                    format!("restricted_list address {:?} {why}", list.address),
+                ));
+            }
+            for g in &list.authorised {
+                if let Err(why) = check_address(g, true) {
+                    return Err(err(
+                        g,
+                        format!(
+                            "restricted_list {}: authorised sender {g:?} {why}",
+                            list.address
+                        ),
+                    ));
+                }
+            }
+        }
+        let at = |section: &str, key: &str| PolicyError {
+            file: file.to_string(),
+            line: key_line(text, section, key),
+            message: String::new(),
+        };
+        let at_msg = |section: &str, key: &str, message: String| PolicyError {
+            message,
+            ..at(section, key)
+        };
         let n = &self.notices;
         if !(-1..=23).contains(&n.digest_hour) {
-            return Err(err(
+            return Err(at_msg(
+                "notices",
                 "digest_hour",
                 "digest_hour: an hour of the day, 0 to 23 (UTC), or -1 for no digest".into(),
             ));
         }
-        if !n.from.contains('@') {
-            return Err(err(
+        if let Err(why) = check_mailbox(&n.from) {
+            return Err(at_msg(
+                "notices",
                 "from",
-                format!("notices.from {:?} is not an e-mail address", n.from),
+                format!("notices.from {:?} {why}", n.from),
+            ));
+        }
+        let host = n.smtp_host.trim();
+        if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
+            return Err(at_msg(
+                "notices",
+                "smtp_host",
+                format!(
+                    "notices.smtp_host {:?}: a host name or IP address (127.0.0.1 for the release listener)",
+                    n.smtp_host
+                ),
+            ));
+        }
+        if n.smtp_port == 0 {
+            return Err(at_msg(
+                "notices",
+                "smtp_port",
+                "notices.smtp_port: a port number, 1 to 65535 (10026 for the release listener)"
+                    .into(),
             ));
         }
         let officer = &self.organisation.security_officer;
-        if !officer.is_empty() && !officer.contains('@') {
-            return Err(err(
+        if !officer.is_empty()
+            && let Err(why) = check_mailbox(officer)
+        {
+            return Err(at_msg(
+                "organisation",
                 "security_officer",
-                format!("security_officer {officer:?} is not an e-mail address"),
+                format!(
+                    "security_officer {officer:?} {why} (leave it empty for no incident reports and no digest)"
+                ),
             ));
         }
         if !n.templates.is_empty() && !std::path::Path::new(&n.templates).is_dir() {
-            return Err(err(
+            return Err(at_msg(
+                "notices",
                 "templates",
                 format!(
                     "notices.templates {:?} is not a directory (leave it empty for the built-in templates)",
@@ -374,18 +441,29 @@ impl Policy {
                 ),
             ));
         }
-        for d in self
-            .organisation
-            .domains
-            .iter()
-            .chain(&self.organisation.personal_domains)
-        {
-            if d.contains('@') || d.trim().is_empty() {
-                return Err(err(
-                    d,
-                    format!("{d:?} is not a domain name (write city.example, without @)"),
-                ));
+        for (key, list) in [
+            ("domains", &self.organisation.domains),
+            ("personal_domains", &self.organisation.personal_domains),
+        ] {
+            for d in list {
+                if let Err(why) = check_domain(d) {
+                    return Err(PolicyError {
+                        file: file.to_string(),
+                        line: value_line(text, "organisation", key, d),
+                        message: format!("organisation.{key}: {d:?} {why}"),
+                    });
+                }
             }
+        }
+        if let Err(why) = check_header_name(&self.rules.encrypted_channel.header) {
+            return Err(at_msg(
+                "rules.encrypted_channel",
+                "header",
+                format!(
+                    "rules.encrypted_channel.header {:?} {why}",
+                    self.rules.encrypted_channel.header
+                ),
+            ));
         }
         Ok(())
     }
@@ -399,6 +477,197 @@ impl Policy {
 /// The (year, month, day) an exception expires, if `expires` is a date.
 pub fn exception_date(ex: &Exception) -> Option<(u16, u8, u8)> {
     ex.expires.date.map(|d| (d.year, d.month, d.day))
+}
+
+/// Why `addr` is not an e-mail address the policy can compare (`glob`: `*` allowed).
+fn check_address(addr: &str, glob: bool) -> Result<(), String> {
+    let what = if glob {
+        "is not an address or a glob such as *@city.example"
+    } else {
+        "is not an e-mail address"
+    };
+    let a = addr.trim();
+    let bad = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';');
+    if a.contains(bad) {
+        return Err(what.to_string());
+    }
+    let Some((local, domain)) = a.rsplit_once('@') else {
+        // A glob such as `*` may leave out the @; without a `*` it could match no address.
+        return if glob && a.contains('*') {
+            Ok(())
+        } else {
+            Err(what.to_string())
+        };
+    };
+    if local.is_empty() || domain.trim_end_matches('.').is_empty() {
+        return Err(what.to_string());
+    }
+    if !glob && a.contains('*') {
+        return Err(format!("{what} (no * here)"));
+    }
+    let bare = local.trim_matches('"');
+    if let Some((mailbox, _)) = bare.split_once('+')
+        && !mailbox.is_empty()
+    {
+        return Err(format!(
+            "has a +tag, which is ignored when addresses are compared: write {}",
+            super::normalise_address(a)
+        ));
+    }
+    Ok(())
+}
+
+/// Why `addr` is not an address notices can be sent from or to (as the notice worker reads
+/// it: `name@domain` or `Name <name@domain>`).
+fn check_mailbox(addr: &str) -> Result<(), String> {
+    match addr.trim().parse::<lettre::message::Mailbox>() {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "is not an e-mail address ({e}): write name@domain or Name <name@domain>"
+        )),
+    }
+}
+
+/// Why `d` is not a domain of the City or a personal-mail domain.
+fn check_domain(d: &str) -> Result<(), String> {
+    let name = d.trim().trim_end_matches('.');
+    if name.is_empty() || d.contains('@') {
+        return Err("is not a domain name (write city.example, without @)".into());
+    }
+    if name.contains('*') || name.starts_with('.') {
+        return Err(format!(
+            "is not a domain name: sub-domains are included, so write {}",
+            name.trim_start_matches(['*', '.'])
+        ));
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.iter().any(|l| {
+        l.is_empty()
+            || l.starts_with('-')
+            || l.ends_with('-')
+            || !l.chars().all(|c| c.is_alphanumeric() || c == '-')
+    }) {
+        return Err(
+            "is not a domain name (labels of letters, digits and hyphens, separated by dots)"
+                .into(),
+        );
+    }
+    if labels.len() < 2 {
+        return Err(
+            "is a single label: it would take in every address under that top-level \
+             domain. Write the full domain, with at least two labels (such as city.example)"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// Why `name` is not a header field name (RFC 5322 2.2: printable ASCII 33-126 except colon).
+fn check_header_name(name: &str) -> Result<(), String> {
+    const ALLOWED: &str = "a header name is printable ASCII (33-126) without a colon or a space, \
+                           such as X-Maildlp-Require-TLS";
+    if name.is_empty() {
+        return Err(format!("is empty: {ALLOWED}"));
+    }
+    if let Some(c) = name.chars().find(|&c| !(c.is_ascii_graphic() && c != ':')) {
+        return Err(format!("holds {c:?}: {ALLOWED}"));
+    }
+    if name.len() > 76 {
+        return Err(format!("is longer than 76 characters: {ALLOWED}"));
+    }
+    // The MTA routes on this header: one the message has already would be ambiguous, and a
+    // second From or Subject breaks the message.
+    const TAKEN: &[&str] = &[
+        "from",
+        "sender",
+        "reply-to",
+        "to",
+        "cc",
+        "bcc",
+        "subject",
+        "date",
+        "message-id",
+        "received",
+        "return-path",
+        "mime-version",
+        "x-maildlp-verdict",
+        "x-maildlp-quarantine-id",
+    ];
+    let lower = name.to_ascii_lowercase();
+    if TAKEN.contains(&lower.as_str()) || lower.starts_with("content-") {
+        return Err("is a header the message or maildlp uses already: choose a header of your own, such as X-Maildlp-Require-TLS".into());
+    }
+    Ok(())
+}
+
+/// 1-based line of the first occurrence of `needle` outside a comment line; 0 when none.
+fn needle_line(text: &str, needle: &str) -> usize {
+    if needle.is_empty() {
+        return 0;
+    }
+    text.lines()
+        .enumerate()
+        .find(|(_, l)| !l.trim_start().starts_with('#') && l.contains(needle))
+        .map_or(0, |(i, _)| i + 1)
+}
+
+/// 1-based line of `key = ...` in table `section` (comments skipped); 0 when not written.
+fn key_line(text: &str, section: &str, key: &str) -> usize {
+    key_pos(text, section, key).map_or(0, |(line, _)| line)
+}
+
+/// The line and byte offset of `key = ...` in table `section`.
+fn key_pos(text: &str, section: &str, key: &str) -> Option<(usize, usize)> {
+    let mut current = String::new();
+    let mut offset = 0usize;
+    for (i, raw) in text.split_inclusive('\n').enumerate() {
+        let start = offset;
+        offset += raw.len();
+        let line = raw.trim();
+        if line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with('[') {
+            current = line
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            continue;
+        }
+        if current == section
+            && let Some(rest) = line.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some((i + 1, start));
+        }
+    }
+    None
+}
+
+/// 1-based line of the string `value` in the value of `key` of `section` (an array may span
+/// lines); the key's line when the string is not found, else any line that holds it.
+fn value_line(text: &str, section: &str, key: &str, value: &str) -> usize {
+    let quoted = [format!("\"{value}\""), format!("'{value}'")];
+    if let Some((line, start)) = key_pos(text, section, key) {
+        let after = &text[start..];
+        let end = after.find(']').map_or(after.len(), |p| p + 1);
+        match quoted
+            .iter()
+            .filter_map(|q| after[..end].find(q.as_str()))
+            .min()
+        {
+            Some(p) => return line_of(text, start + p),
+            None => return line,
+        }
+    }
+    quoted
+        .iter()
+        .filter_map(|q| text.find(q.as_str()))
+        .min()
+        .map_or(0, |p| line_of(text, p))
 }
 
 /// 1-based line number of byte offset `pos`.
@@ -484,5 +753,195 @@ mod tests {
         let p = Policy::default_policy().expect("default");
         let again = Policy::parse(&p.to_toml(), "shown", &kinds()).expect("printed policy parses");
         assert_eq!(p, again);
+    }
+
+    /// The error of `text` with `from` replaced by `to` (the replacement must happen).
+    fn refused(from: &str, to: &str) -> PolicyError {
+        let text = DEFAULT_POLICY.replacen(from, to, 1);
+        assert_ne!(text, DEFAULT_POLICY, "{from:?} not in the default policy");
+        Policy::parse(&text, "p.toml", &kinds()).expect_err(to)
+    }
+
+    fn line_with(text: &str, needle: &str) -> usize {
+        text.lines()
+            .position(|l| !l.trim_start().starts_with('#') && l.contains(needle))
+            .map_or(0, |i| i + 1)
+    }
+
+    #[test]
+    fn bad_encrypted_channel_header_is_refused_with_its_line() {
+        for bad in [
+            "\"\"",
+            "\"X-Require:TLS\"",
+            "\"X Require TLS\"",
+            "\"X-Require-TLS \"",
+            "\"X-Req\\u0007TLS\"",
+            "\"X-Réquire-TLS\"",
+            "\"Subject\"",
+            "\"content-type\"",
+        ] {
+            let text = DEFAULT_POLICY.replace(
+                "header = \"X-Maildlp-Require-TLS\"",
+                &format!("header = {bad}"),
+            );
+            let e = Policy::parse(&text, "p.toml", &kinds()).expect_err(bad);
+            assert_eq!(e.line, line_with(&text, "header = "), "{bad}: {e}");
+            assert!(e.to_string().starts_with("p.toml:"), "{e}");
+            assert!(e.message.contains("encrypted_channel.header"), "{bad}: {e}");
+            assert!(
+                e.message.contains("X-Maildlp-Require-TLS"),
+                "says what is allowed: {e}"
+            );
+        }
+        for good in ["X-City-TLS", "X_TLS!", "x-maildlp-require-tls"] {
+            let text = DEFAULT_POLICY.replace(
+                "header = \"X-Maildlp-Require-TLS\"",
+                &format!("header = \"{good}\""),
+            );
+            Policy::parse(&text, "p.toml", &kinds()).expect(good);
+        }
+    }
+
+    #[test]
+    fn single_label_and_malformed_domains_are_refused() {
+        for (from, to, needle) in [
+            ("domains = []", "domains = [\"test\"]", "domains = "),
+            (
+                "domains = []",
+                "domains = [\"city.test\", \"com.\"]",
+                "domains = ",
+            ),
+            ("domains = []", "domains = [\"*.city.test\"]", "domains = "),
+            ("domains = []", "domains = [\"city..test\"]", "domains = "),
+            (
+                "domains = []",
+                "domains = [\"city test.example\"]",
+                "domains = ",
+            ),
+            ("\"gmail.com\", ", "\"gmail\", ", "\"gmail\""),
+            ("\"tutanota.com\",", "\"tutanota.com\", \"org\",", "\"org\""),
+        ] {
+            let text = DEFAULT_POLICY.replacen(from, to, 1);
+            let e = refused(from, to);
+            assert_eq!(e.line, line_with(&text, needle), "{to}: {e}");
+            assert!(e.message.contains("domains"), "{e}");
+        }
+        let e = refused("domains = []", "domains = [\"test\"]");
+        assert!(e.message.contains("single label"), "{e}");
+        assert!(e.message.contains("two labels"), "{e}");
+        // A trailing dot and sub-domains are fine.
+        let text = DEFAULT_POLICY.replace(
+            "domains = []",
+            "domains = [\"city.test.\", \"Police.City.Test\"]",
+        );
+        Policy::parse(&text, "p.toml", &kinds()).expect("FQDN with a dot");
+    }
+
+    #[test]
+    fn notices_and_the_security_officer_are_checked() {
+        for (from, to, needle) in [
+            (
+                "from = \"maildlp@localhost\"",
+                "from = \"maildlp\"",
+                "from = ",
+            ),
+            (
+                "from = \"maildlp@localhost\"",
+                "from = \"maildlp@\"",
+                "from = ",
+            ),
+            ("smtp_host = \"127.0.0.1\"", "smtp_host = \"\"", "smtp_host"),
+            (
+                "smtp_host = \"127.0.0.1\"",
+                "smtp_host = \"smtp://relay\"",
+                "smtp_host",
+            ),
+            ("smtp_port = 10026", "smtp_port = 0", "smtp_port"),
+            ("digest_hour = 7", "digest_hour = 24", "digest_hour = "),
+            (
+                "security_officer = \"\"",
+                "security_officer = \"iso\"",
+                "security_officer = ",
+            ),
+            (
+                "security_officer = \"\"",
+                "security_officer = \"iso@city.test, ciso@city.test\"",
+                "security_officer = ",
+            ),
+            (
+                "templates = \"\"",
+                "templates = \"/nonexistent/maildlp-templates\"",
+                "templates = ",
+            ),
+        ] {
+            let text = DEFAULT_POLICY.replacen(from, to, 1);
+            let e = refused(from, to);
+            assert_eq!(e.line, line_with(&text, needle), "{to}: {e}");
+        }
+        for ok in [
+            "security_officer = \"iso@city.test\"",
+            "security_officer = \"Security Office <iso@city.test>\"",
+        ] {
+            let text = DEFAULT_POLICY.replace("security_officer = \"\"", ok);
+            Policy::parse(&text, "p.toml", &kinds()).expect(ok);
+        }
+    }
+
+    #[test]
+    fn broken_notice_template_fails_policy_check() {
+        let dir = std::env::temp_dir().join(format!("maildlp-tpl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("incident.txt"), "Subject: x\n\n{{ unclosed").expect("write");
+        let shown = dir.display().to_string();
+        let text = DEFAULT_POLICY.replace("templates = \"\"", &format!("templates = {shown:?}"));
+        let e = Policy::parse(&text, "p.toml", &kinds()).expect_err("broken template");
+        assert_eq!(e.line, line_with(&text, "templates = "), "{e}");
+        assert!(e.message.contains("incident"), "{e}");
+        std::fs::write(
+            dir.join("incident.txt"),
+            "Subject: incident\n\nA message was held.\n",
+        )
+        .expect("write");
+        Policy::parse(&text, "p.toml", &kinds()).expect("a good template");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn addresses_with_a_tag_or_not_an_address_are_refused() {
+        let list = |address: &str, authorised: &str| {
+            DEFAULT_POLICY.replace(
+                "[notices]",
+                &format!(
+                    "[[organisation.restricted_list]]\naddress = {address:?}\nauthorised = [{authorised:?}]\n\n[notices]"
+                ),
+            )
+        };
+        for (address, authorised, why) in [
+            ("all-employees", "cm@city.test", "not an e-mail address"),
+            (
+                "all-employees+x@city.test",
+                "cm@city.test",
+                "write all-employees@city.test",
+            ),
+            ("*@city.test", "cm@city.test", "no *"),
+            ("all@city.test", "cm+lists@city.test", "write cm@city.test"),
+            ("all@city.test", "comms.city.test", "glob"),
+        ] {
+            let text = list(address, authorised);
+            let e = Policy::parse(&text, "p.toml", &kinds()).expect_err(address);
+            assert!(e.message.contains(why), "{address} {authorised}: {e}");
+            assert!(e.line > 0, "{e}");
+        }
+        let text = format!(
+            "{DEFAULT_POLICY}\n[[exception]]\nreference = \"X-1\"\napprover = \"CTO\"\nrule = \"*\"\nsender = \"pay+roll@city.test\"\nexpires = 2030-01-01\n"
+        );
+        let any = text.replace("pay+roll@city.test", "*");
+        Policy::parse(&any, "p.toml", &kinds()).expect("\"*\" is any sender");
+        let e = Policy::parse(&text, "p.toml", &kinds()).expect_err("tagged exception sender");
+        assert!(
+            e.message.contains("X-1") && e.message.contains("+tag"),
+            "{e}"
+        );
+        assert_eq!(e.line, line_with(&text, "pay+roll"), "{e}");
     }
 }

@@ -151,15 +151,72 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     pi == p.len()
 }
 
+/// An address as the policy compares it, so that the forms of one mailbox are one string:
+/// blanks and angle brackets trimmed, a source route (`@relay:`) dropped, lower case, the
+/// quotes of a quoted local part removed (`"all-employees"@city.test`), a `+tag` subaddress
+/// dropped (`all-employees+x@city.test`) and the trailing dot of a domain dropped
+/// (`all-employees@city.test.`). Globs of the policy go through the same steps (a `*` is kept).
+pub fn normalise_address(addr: &str) -> String {
+    let a = addr
+        .trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim();
+    // RFC 5321 4.1.2: a source route is to be ignored.
+    let a = match a.strip_prefix('@').and_then(|r| r.split_once(':')) {
+        Some((_, rest)) => rest,
+        None => a,
+    };
+    let Some((local, domain)) = a.rsplit_once('@') else {
+        return normalise_domain(a);
+    };
+    let local = unquote(local.trim());
+    let local = match local.split_once('+') {
+        Some((mailbox, _)) if !mailbox.is_empty() => mailbox,
+        _ => local.as_str(),
+    };
+    format!("{}@{}", local.to_lowercase(), normalise_domain(domain))
+}
+
+/// A domain as the policy compares it: lower case, no blanks, no trailing dot.
+pub fn normalise_domain(domain: &str) -> String {
+    domain.trim().trim_end_matches('.').to_lowercase()
+}
+
+/// The local part without the quotes of a quoted string (and its backslash escapes).
+fn unquote(local: &str) -> String {
+    let Some(inner) = local.strip_prefix('"').and_then(|l| l.strip_suffix('"')) else {
+        return local.to_string();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(next) = chars.next() {
+                out.push(next);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether a policy glob (an address or `*@domain` pattern) matches an address; both are
+/// normalised first.
+fn address_match(glob: &str, addr: &str) -> bool {
+    glob_match(&normalise_address(glob), &normalise_address(addr))
+}
+
 fn domain_of(addr: &str) -> &str {
     addr.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
 }
 
 fn in_domains(addr: &str, domains: &[String]) -> bool {
-    let d = domain_of(addr).trim_end_matches('.').to_ascii_lowercase();
+    let d = normalise_domain(domain_of(addr));
     domains.iter().any(|x| {
-        let x = x.trim_end_matches('.').to_ascii_lowercase();
-        d == x || d.ends_with(&format!(".{x}"))
+        let x = normalise_domain(x);
+        !x.is_empty() && (d == x || d.ends_with(&format!(".{x}")))
     })
 }
 
@@ -260,11 +317,12 @@ impl Ctx<'_> {
             .filter(|e| {
                 e.sender
                     .as_deref()
-                    .is_none_or(|g| glob_match(g, &self.sender))
+                    .is_none_or(|g| address_match(g, &self.sender))
             })
             .filter(|e| {
                 e.recipient.as_deref().is_none_or(|g| {
-                    !self.recipients.is_empty() && self.recipients.iter().all(|r| glob_match(g, r))
+                    !self.recipients.is_empty()
+                        && self.recipients.iter().all(|r| address_match(g, r))
                 })
             })
             .collect()
@@ -337,15 +395,13 @@ pub fn evaluate_on(
 ) -> Verdict {
     let rules = &policy.rules;
     let org = &policy.organisation;
-    let sender = envelope
-        .sender
-        .clone()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+    // Every address is compared in one form (see `normalise_address`): a `+tag`, quotes or a
+    // trailing dot must not make a restricted list, an internal domain or an exception miss.
+    let sender = normalise_address(envelope.sender.as_deref().unwrap_or(""));
     let recipients: Vec<String> = envelope
         .recipients
         .iter()
-        .map(|r| r.trim().trim_matches(['<', '>']).to_ascii_lowercase())
+        .map(|r| normalise_address(r))
         .filter(|r| !r.is_empty())
         .collect();
     // No known recipient counts as leaving the City: the stricter reading.
@@ -416,27 +472,29 @@ pub fn evaluate_on(
     // restricted_distribution: any recipient (envelope or header) that is a restricted list.
     let r = &rules.restricted_distribution;
     if r.enabled {
-        let all_rcpts: Vec<&str> = recipients
+        let all_rcpts: Vec<String> = recipients
             .iter()
-            .map(String::as_str)
-            .chain(report.info.to.iter().map(String::as_str))
-            .chain(report.info.cc.iter().map(String::as_str))
-            .chain(report.info.bcc.iter().map(String::as_str))
+            .cloned()
+            .chain(
+                report
+                    .info
+                    .to
+                    .iter()
+                    .chain(&report.info.cc)
+                    .chain(&report.info.bcc)
+                    .map(|a| normalise_address(a)),
+            )
             .collect();
-        let header_from = report
-            .info
-            .from
-            .as_deref()
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let header_from = normalise_address(report.info.from.as_deref().unwrap_or(""));
         for list in &org.restricted_lists {
-            let addr = list.address.to_ascii_lowercase();
-            if !all_rcpts.iter().any(|r| r.eq_ignore_ascii_case(&addr)) {
+            let addr = normalise_address(&list.address);
+            if !all_rcpts.contains(&addr) {
                 continue;
             }
             // Both the envelope sender and the From header must be authorised.
-            let authorised =
-                |who: &str| !who.is_empty() && list.authorised.iter().any(|g| glob_match(g, who));
+            let authorised = |who: &str| {
+                !who.is_empty() && list.authorised.iter().any(|g| address_match(g, who))
+            };
             let ok = authorised(&sender) && (header_from.is_empty() || authorised(&header_from));
             if !ok && !cx.waived("restricted_distribution") {
                 hits.push(RuleHit {

@@ -340,3 +340,161 @@ fn glob_and_dates() {
         "attachment:ssn-*********.txt"
     );
 }
+
+fn list_policy() -> Policy {
+    let text = config::DEFAULT_POLICY
+        .replace("domains = []", "domains = [\"city.test\"]")
+        .replace("[notices]", &format!("{LIST}\n[notices]"));
+    Policy::parse(&text, "t", &[]).expect("policy")
+}
+
+fn to_list(p: &Policy, sender: &str, rcpt: &str, header_to: &str) -> Verdict {
+    let mut r = report(&[header_to], &[], &[], vec![]);
+    r.info.from = Some(sender.into());
+    evaluate_on(
+        p,
+        &r,
+        &Envelope {
+            sender: Some(sender.into()),
+            recipients: vec![rcpt.into()],
+        },
+        TODAY,
+    )
+}
+
+#[test]
+fn addresses_are_normalised() {
+    for (given, want) in [
+        ("all-employees@city.test", "all-employees@city.test"),
+        ("All-Employees@City.TEST", "all-employees@city.test"),
+        ("all-employees+tag@city.test", "all-employees@city.test"),
+        ("\"all-employees\"@city.test", "all-employees@city.test"),
+        ("\"all-employees+x\"@city.test", "all-employees@city.test"),
+        ("all-employees@city.test.", "all-employees@city.test"),
+        (" <All-Employees+Q@city.test.> ", "all-employees@city.test"),
+        (
+            "<@relay.example:all-employees@city.test>",
+            "all-employees@city.test",
+        ),
+        ("\"a\\\"b\"@city.test", "a\"b@city.test"),
+        ("+only@city.test", "+only@city.test"),
+        ("*@Comms.City.Test.", "*@comms.city.test"),
+        ("", ""),
+    ] {
+        assert_eq!(normalise_address(given), want, "{given}");
+    }
+}
+
+#[test]
+fn restricted_list_is_found_in_every_form_of_its_address() {
+    let p = list_policy();
+    for form in [
+        "all-employees+tag@city.test",
+        "\"all-employees\"@city.test",
+        "all-employees@city.test.",
+        "ALL-EMPLOYEES@CITY.TEST",
+        "\"All-Employees+x\"@City.Test.",
+    ] {
+        // In the envelope only (the header names someone else) ...
+        let v = to_list(&p, "pat@city.test", form, "hr@city.test");
+        assert_eq!(v.action, Action::Reject, "envelope {form}");
+        assert_eq!(v.rule_names(), vec!["restricted_distribution"], "{form}");
+        // ... and in the headers only.
+        let v = to_list(&p, "pat@city.test", "hr@city.test", form);
+        assert_eq!(v.action, Action::Reject, "header {form}");
+    }
+}
+
+#[test]
+fn authorised_senders_are_recognised_in_every_form() {
+    let p = list_policy();
+    for sender in [
+        "city-manager@city.test",
+        "city-manager+lists@city.test",
+        "\"city-manager\"@city.test",
+        "City-Manager@City.Test.",
+        "press+x@comms.city.test.",
+        "\"press\"@COMMS.city.test",
+    ] {
+        let v = to_list(
+            &p,
+            sender,
+            "all-employees+tag@city.test",
+            "all-employees@city.test",
+        );
+        assert_eq!(v.action, Action::Accept, "{sender}: {:?}", v.rules);
+    }
+    // Look-alikes stay unauthorised.
+    for sender in [
+        "city-manager@city.test.evil.example",
+        "city-managerx@city.test",
+        "press@comms.city.test.example",
+    ] {
+        let v = to_list(
+            &p,
+            sender,
+            "all-employees@city.test",
+            "all-employees@city.test",
+        );
+        assert_eq!(v.action, Action::Reject, "{sender}");
+    }
+}
+
+#[test]
+fn internal_and_personal_domains_match_every_form() {
+    let p = policy("");
+    let f = vec![finding("us_ssn", Confidence::High, "body")];
+    // Internal: a trailing dot, upper case, a quoted local part, a +tag.
+    for rcpt in [
+        "hr@city.test.",
+        "HR@CITY.TEST",
+        "\"hr\"@city.test",
+        "hr+x@city.test",
+        "hr@Dept.City.Test.",
+    ] {
+        let v = judge(&p, &report(&[rcpt], &[], &[], f.clone()));
+        assert_eq!(v.action, Action::Tag, "{rcpt} is internal: {:?}", v.rules);
+    }
+    // Personal: the same forms of a free-mail address.
+    for rcpt in ["me@gmail.com.", "\"me\"@GMail.com", "me+dlp@gmail.com"] {
+        let v = judge(&p, &report(&[rcpt], &[], &[], f.clone()));
+        assert_eq!(v.action, Action::Reject, "{rcpt}");
+        assert!(v.rule_names().contains(&"personal_account"), "{rcpt}");
+        let reason = &v
+            .rules
+            .iter()
+            .find(|h| h.rule == "personal_account")
+            .map(|h| h.reason.clone())
+            .unwrap_or_default();
+        assert!(reason.contains("(gmail.com)"), "{reason}");
+    }
+}
+
+#[test]
+fn exception_globs_match_every_form() {
+    let p = policy(EXCEPTIONS);
+    let f = vec![finding("us_ssn", Confidence::High, "body")];
+    for (sender, rcpt) in [
+        ("pat+x@city.test", "agent@irs.example."),
+        ("\"pat\"@City.Test.", "\"agent\"@IRS.example"),
+        ("PAT@CITY.TEST", "agent+case1@irs.example"),
+    ] {
+        let mut r = report(&[rcpt], &[], &[], f.clone());
+        r.info.from = Some(sender.into());
+        let v = evaluate_on(
+            &p,
+            &r,
+            &Envelope {
+                sender: Some(sender.into()),
+                recipients: vec![rcpt.into()],
+            },
+            TODAY,
+        );
+        assert_eq!(
+            v.rule_names(),
+            vec!["encrypted_channel"],
+            "{sender} -> {rcpt}"
+        );
+        assert_eq!(v.exceptions_used.len(), 1);
+    }
+}
