@@ -330,3 +330,180 @@ async fn more_recipients_than_the_cap_is_a_tempfail_not_a_smaller_envelope() {
     let _ = stop.send(true);
     let _ = task.await;
 }
+
+/// Read one reply frame: (command byte, data).
+async fn read_reply(s: &mut TcpStream) -> (u8, Vec<u8>) {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).await.expect("reply length");
+    let mut buf = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut buf).await.expect("reply");
+    let cmd = buf.remove(0);
+    (cmd, buf)
+}
+
+/// A connection that negotiates no no-reply flag, so that every step is answered: when a step's
+/// `c` is read, the filter has taken that step (and buffered its bytes).
+async fn acked_connection(addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    let mut data = Vec::new();
+    for v in [6u32, 0x1ff, 0] {
+        data.extend_from_slice(&v.to_be_bytes());
+    }
+    s.write_all(&frame(b'O', &data)).await.expect("optneg");
+    assert_eq!(read_reply(&mut s).await.0, b'O');
+    s
+}
+
+async fn acked(s: &mut TcpStream, cmd: u8, data: &[u8]) {
+    s.write_all(&frame(cmd, data)).await.expect("write");
+    let (c, _) = read_reply(s).await;
+    assert_eq!(c as char, 'c', "step {}", cmd as char);
+}
+
+/// Everything of a message up to (not including) its end, each step acknowledged.
+async fn acked_message_without_end(s: &mut TcpStream, body: &[u8]) {
+    acked(s, b'M', b"<pat@city.test>\0").await;
+    acked(s, b'R', b"<sam@example.com>\0").await;
+    acked(s, b'L', b"Subject\0budget\0").await;
+    acked(s, b'N', b"").await;
+    for chunk in body.chunks(60_000) {
+        acked(s, b'B', chunk).await;
+    }
+}
+
+/// The final reply of a message after its end: the action byte and any reply text.
+async fn end_of_message(s: &mut TcpStream) -> (char, String) {
+    s.write_all(&frame(b'E', b"")).await.expect("eom");
+    loop {
+        let (c, data) = read_reply(s).await;
+        match c {
+            b'h' | b'q' => continue,
+            b'y' => {
+                let text = String::from_utf8_lossy(data.strip_suffix(&[0]).unwrap_or(&data));
+                return ('y', text.into_owned());
+            }
+            other => return (other as char, String::new()),
+        }
+    }
+}
+
+/// The bytes buffered by all connections are bounded: with a 200 kB budget, two concurrent
+/// 120 kB messages do not both fit, so the second is answered 451 4.3.2 (the MTA retries it)
+/// and the first is judged; once both are done the budget is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_global_buffer_budget_tempfails_what_does_not_fit_and_is_given_back() {
+    let config = Config {
+        max_buffered_bytes: 200_000,
+        ..Config::default()
+    };
+    let (addr, stop, task) = start(engine(), config).await;
+    let body: Vec<u8> = b"Meeting notes, nothing sensitive here.\r\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(120_000)
+        .collect();
+
+    // A holds 120 kB, not yet finished.
+    let mut a = acked_connection(addr).await;
+    acked_message_without_end(&mut a, &body).await;
+    // B's message does not fit beside it.
+    let mut b = acked_connection(addr).await;
+    acked_message_without_end(&mut b, &body).await;
+    let (action, reply) = end_of_message(&mut b).await;
+    assert_eq!(action, 'y');
+    assert!(reply.starts_with("451 4.3.2 "), "{reply}");
+    assert!(reply.contains("try again later"), "{reply}");
+    // A is judged as usual.
+    let (action, reply) = end_of_message(&mut a).await;
+    assert_eq!(action, 'a', "{reply}");
+
+    // Both done: the budget is free, a third message (on B's connection) and a fourth on a new
+    // one are judged normally, and so is a message from a closed connection's budget.
+    acked_message_without_end(&mut b, &body).await;
+    let (action, reply) = end_of_message(&mut b).await;
+    assert_eq!(action, 'a', "{reply}");
+    acked_message_without_end(&mut a, &body).await;
+    drop(a); // closed in the middle of a message: its bytes are given back
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut c = client(addr).await;
+    let o = c
+        .message(
+            "pat@city.test",
+            &["sam@example.com"],
+            &[("Subject", "budget")],
+            &body,
+        )
+        .await
+        .expect("third");
+    assert_eq!(o.action, 'a', "{:?}", o.reply);
+    acked_message_without_end(&mut b, &body).await;
+    let (action, reply) = end_of_message(&mut b).await;
+    assert_eq!(action, 'a', "{reply}");
+    let _ = stop.send(true);
+    task.await.expect("stops");
+}
+
+/// A peer that skips option negotiation is not an MTA speaking the protocol: its connection is
+/// closed before anything is processed; other connections go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_before_option_negotiation_close_the_connection() {
+    let (addr, stop, task) = start(engine(), Config::default()).await;
+    let mut buf = [0u8; 64];
+    for first in [
+        frame(b'M', b"<pat@city.test>\0"),
+        frame(b'R', b"<sam@example.com>\0"),
+        frame(b'L', b"Subject\0hi\0"),
+        frame(b'B', b"body"),
+        frame(b'E', b""),
+    ] {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(&first).await.expect("write");
+        // Whatever follows is not answered: the connection is closed.
+        let _ = s.write_all(&frame(b'E', b"")).await;
+        let got = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("closed promptly");
+        assert!(
+            matches!(got, Ok(0) | Err(_)),
+            "command {} before OPTNEG got {got:?}",
+            first[4] as char
+        );
+    }
+    let mut good = client(addr).await;
+    let (h, b) = fixture("clean_outbound.eml");
+    let o = good
+        .message("pat@city.test", &["sam@example.com"], &h, &b)
+        .await
+        .expect("served");
+    assert_eq!(o.action, 'a');
+    let _ = stop.send(true);
+    task.await.expect("stops");
+}
+
+/// The restricted list is found in the SMTP envelope whatever form its address takes there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restricted_list_in_the_envelope_in_any_form_is_rejected() {
+    let (addr, stop, task) = start(engine(), Config::default()).await;
+    let mut c = client(addr).await;
+    let (h, b) = fixture("clean_outbound.eml");
+    for rcpt in [
+        "all-employees+picnic@city.test",
+        "\"all-employees\"@city.test",
+        "all-employees@city.test.",
+        "All-Employees@City.Test",
+    ] {
+        let o = c
+            .message("pat@city.test", &[rcpt], &h, &b)
+            .await
+            .expect("outcome");
+        assert_eq!(o.action, 'y', "{rcpt}");
+        let reply = o.reply.unwrap_or_default();
+        assert!(
+            reply.starts_with("550 5.7.1 ") && reply.contains("restricted list"),
+            "{rcpt}: {reply}"
+        );
+    }
+    let _ = stop.send(true);
+    task.await.expect("stops");
+}

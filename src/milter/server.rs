@@ -1,9 +1,9 @@
-//! The listener: accepts MTA connections (TCP or Unix socket), caps their number, times out
-//! stalled peers, judges messages off the async runtime, and shuts down gracefully (messages
-//! in flight are finished, idle connections closed).
+//! The listener: accepts MTA connections (TCP or Unix socket), caps their number and the bytes
+//! they buffer together, times out stalled peers, judges messages off the async runtime, and
+//! shuts down gracefully (messages in flight are finished, idle connections closed).
 
 use super::codec;
-use super::session::{Session, Step};
+use super::session::{Budget, Session, Step};
 use super::{Decision, Handler, Listen};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -41,6 +41,10 @@ impl std::str::FromStr for OnError {
 pub struct Config {
     /// Largest message buffered for scanning; past it the handler's oversize decision applies.
     pub max_message_bytes: usize,
+    /// Bytes all connections together may hold in message buffers (256 connections × 50 MiB
+    /// would be 12.8 GB). A message that would pass it is not buffered: it is answered
+    /// `451 4.3.2` at its end and the MTA retries it later.
+    pub max_buffered_bytes: usize,
     /// Connections served at once; more wait in the listen backlog (backpressure).
     pub max_connections: usize,
     /// Longest wait for the next packet from the MTA.
@@ -56,6 +60,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             max_message_bytes: 50 * 1024 * 1024,
+            max_buffered_bytes: 512 * 1024 * 1024,
             max_connections: 256,
             read_timeout: Duration::from_secs(300),
             judge_timeout: Duration::from_secs(60),
@@ -129,6 +134,7 @@ impl Server {
     /// (up to the grace period) and return.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let limit = Arc::new(Semaphore::new(self.config.max_connections));
+        let budget = Budget::new(self.config.max_buffered_bytes);
         let config = Arc::new(self.config);
         let mut backoff = Duration::from_millis(10);
         loop {
@@ -156,16 +162,17 @@ impl Server {
             let config = config.clone();
             let handler = self.handler.clone();
             let shutdown = shutdown.clone();
+            let budget = budget.clone();
             tokio::spawn(async move {
                 match stream {
                     Stream::Tcp(s, peer) => {
                         let _ = s.set_nodelay(true);
-                        if let Err(e) = serve(s, &config, &handler, shutdown).await {
+                        if let Err(e) = serve(s, &config, &handler, &budget, shutdown).await {
                             tracing::warn!(%peer, "milter connection closed: {e}");
                         }
                     }
                     Stream::Unix(s) => {
-                        if let Err(e) = serve(s, &config, &handler, shutdown).await {
+                        if let Err(e) = serve(s, &config, &handler, &budget, shutdown).await {
                             tracing::warn!("milter connection closed: {e}");
                         }
                     }
@@ -202,6 +209,8 @@ pub enum ConnError {
     Protocol(#[from] codec::CodecError),
     #[error("no packet from the MTA for {0:?}")]
     Stalled(Duration),
+    #[error("protocol: {0}")]
+    Refused(String),
 }
 
 /// Read one frame into `buf`. `Ok(false)` on a clean end of stream before a frame.
@@ -218,14 +227,20 @@ async fn read_frame<S: AsyncRead + Unpin>(s: &mut S, buf: &mut Vec<u8>) -> Resul
     Ok(true)
 }
 
-/// One connection: commands in, replies out, messages judged.
+/// A frame buffer grown past this (by a frame larger than the MTA's 64 KiB body chunks) is
+/// given back after use, so idle connections do not each keep up to a megabyte.
+const KEEP_FRAME_BUFFER: usize = 128 * 1024;
+
+/// One connection: commands in, replies out, messages judged. Message buffers are charged to
+/// `budget`, shared by every connection of the server.
 pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     config: &Config,
     handler: &SharedHandler,
+    budget: &Arc<Budget>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ConnError> {
-    let mut session = Session::new(config.max_message_bytes);
+    let mut session = Session::with_budget(config.max_message_bytes, budget.clone());
     let mut buf = Vec::with_capacity(8192);
     loop {
         // At shutdown an idle connection (between messages) is closed; one in the middle of a
@@ -251,11 +266,15 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             Step::Nothing => {}
             Step::Reply(bytes) => stream.write_all(&bytes).await?,
             Step::Close => return Ok(()),
+            Step::Refuse(why) => return Err(ConnError::Refused(why)),
             Step::Judge => {
                 let decision = judge(&mut session, config, handler).await;
                 let bytes = session.finish(&decision);
                 stream.write_all(&bytes).await?;
             }
+        }
+        if buf.capacity() > KEEP_FRAME_BUFFER {
+            buf = Vec::with_capacity(8192);
         }
     }
 }
@@ -288,8 +307,33 @@ async fn judge(session: &mut Session, config: &Config, handler: &SharedHandler) 
     if session.is_oversize() {
         return current.oversize(&envelope, config.max_message_bytes);
     }
-    let message = session.message().to_vec();
-    let task = tokio::task::spawn_blocking(move || current.judge(&envelope, &message));
+    if session.is_over_budget() {
+        let budget = session.budget();
+        tracing::warn!(
+            queue_id = envelope.queue_id.as_deref().unwrap_or("-"),
+            bytes = session.received(),
+            held = budget.held(),
+            limit = budget.limit(),
+            "messages buffered by all connections would pass the memory budget: tempfail"
+        );
+        return Decision {
+            action: super::Action::TempFail {
+                code: "451".into(),
+                xcode: "4.3.2".into(),
+                text: "the DLP filter is busy; try again later".into(),
+            },
+            add_headers: Vec::new(),
+        };
+    }
+    // The message moves to the judge with its share of the budget, which is given back when
+    // the judge is done (not before, even if it overruns the time limit below).
+    let (message, held) = session.take_message();
+    let task = tokio::task::spawn_blocking(move || {
+        let decision = current.judge(&envelope, &message);
+        drop(message);
+        drop(held);
+        decision
+    });
     match tokio::time::timeout(config.judge_timeout, task).await {
         Ok(Ok(decision)) => decision,
         Ok(Err(e)) => {

@@ -4,6 +4,8 @@
 
 use super::codec::{self, Command, Response};
 use super::{Action, Decision, Envelope};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Protocol steps maildlp does not need, and steps it never answers (no-reply flags), as asked
 /// for in option negotiation. The MTA grants what it supports.
@@ -28,6 +30,100 @@ const WANT_ACTIONS: u32 = codec::SMFIF_ADDHDRS | codec::SMFIF_QUARANTINE;
 const MAX_RECIPIENTS: usize = 10_000;
 const MAX_MACROS: usize = 256;
 
+/// The bytes all connections may hold in message buffers together (`Config::max_buffered_bytes`):
+/// many connections each sending a large message cannot grow memory past it. A message that
+/// would pass it is not buffered and is answered with a tempfail.
+#[derive(Debug)]
+pub struct Budget {
+    held: AtomicUsize,
+    limit: usize,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Arc<Budget> {
+        Arc::new(Budget {
+            held: AtomicUsize::new(0),
+            limit,
+        })
+    }
+
+    /// No limit (a session on its own, tests).
+    pub fn unlimited() -> Arc<Budget> {
+        Budget::new(usize::MAX)
+    }
+
+    /// Bytes held now, by all connections.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Acquire)
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    fn try_take(&self, n: usize) -> bool {
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |h| {
+                h.checked_add(n).filter(|&t| t <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, n: usize) {
+        if n > 0 {
+            self.held.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The part of the [`Budget`] one message holds. Given back when dropped, so every path (end
+/// of message, abort, a new MAIL, a closed or broken connection, a judge that outlives its
+/// time limit) returns it.
+#[derive(Debug)]
+pub struct Reservation {
+    budget: Arc<Budget>,
+    bytes: usize,
+}
+
+impl Reservation {
+    fn new(budget: &Arc<Budget>) -> Self {
+        Reservation {
+            budget: budget.clone(),
+            bytes: 0,
+        }
+    }
+
+    /// Hold `n` more bytes if the budget allows.
+    fn grow(&mut self, n: usize) -> bool {
+        if self.budget.try_take(n) {
+            self.bytes += n;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Hold `n` more bytes even past the limit (an allocator rounding up a few bytes).
+    fn grow_anyway(&mut self, n: usize) {
+        self.budget.held.fetch_add(n, Ordering::AcqRel);
+        self.bytes += n;
+    }
+
+    fn release(&mut self) {
+        self.budget.give_back(std::mem::take(&mut self.bytes));
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 /// What the server does after a command.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Step {
@@ -40,6 +136,8 @@ pub enum Step {
     Judge,
     /// Close the connection.
     Close,
+    /// Close the connection: the peer broke the protocol (the reason, for the log).
+    Refuse(String),
 }
 
 pub struct Session {
@@ -50,23 +148,40 @@ pub struct Session {
     pub envelope: Envelope,
     /// Headers + blank line + body, as the handler receives them.
     message: Vec<u8>,
+    /// What `message` holds of the shared budget: its capacity.
+    held: Reservation,
+    budget: Arc<Budget>,
+    /// Bytes of the current message received, buffered or not.
+    received: usize,
     in_body: bool,
     oversize: bool,
+    /// The shared budget could not take the message: it is not buffered.
+    over_budget: bool,
     negotiated: bool,
     /// Between MAIL and the end of the message (or an abort).
     in_message: bool,
 }
 
 impl Session {
+    /// A session with no limit on the bytes buffered across connections.
     pub fn new(max_message_bytes: usize) -> Self {
+        Session::with_budget(max_message_bytes, Budget::unlimited())
+    }
+
+    /// A session whose message buffer is charged to `budget`, shared with other connections.
+    pub fn with_budget(max_message_bytes: usize, budget: Arc<Budget>) -> Self {
         Session {
             protocol: 0,
             actions: 0,
             max_message_bytes,
             envelope: Envelope::default(),
             message: Vec::new(),
+            held: Reservation::new(&budget),
+            budget,
+            received: 0,
             in_body: false,
             oversize: false,
+            over_budget: false,
             negotiated: false,
             in_message: false,
         }
@@ -81,8 +196,31 @@ impl Session {
         self.oversize
     }
 
+    /// The shared budget could not take this message: it was not buffered.
+    pub fn is_over_budget(&self) -> bool {
+        self.over_budget
+    }
+
+    /// Bytes of the current message received so far (buffered or not).
+    pub fn received(&self) -> usize {
+        self.received
+    }
+
+    /// The budget this session's buffer is charged to.
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
+    }
+
     pub fn message(&self) -> &[u8] {
         &self.message
+    }
+
+    /// The message, moved out for judging, with the budget it holds: the bytes stay counted
+    /// until the judge is done with them (even past [`Session::finish`], if the judge overruns
+    /// its time limit).
+    pub fn take_message(&mut self) -> (Vec<u8>, Reservation) {
+        let held = std::mem::replace(&mut self.held, Reservation::new(&self.budget));
+        (std::mem::take(&mut self.message), held)
     }
 
     fn no_reply(&self, flag: u32) -> bool {
@@ -105,26 +243,60 @@ impl Session {
             helo: keep_conn.1,
             ..Envelope::default()
         };
-        self.message = Vec::new();
+        self.drop_buffer();
+        self.received = 0;
         self.in_body = false;
         self.oversize = false;
+        self.over_budget = false;
         self.in_message = false;
     }
 
+    fn drop_buffer(&mut self) {
+        self.message = Vec::new();
+        self.held.release();
+    }
+
     fn append(&mut self, data: &[u8]) {
+        self.received = self.received.saturating_add(data.len());
         if self.oversize {
             return;
         }
-        if self.message.len() + data.len() > self.max_message_bytes {
+        if self.received > self.max_message_bytes {
             self.oversize = true;
-            self.message = Vec::new();
+            self.drop_buffer();
             return;
+        }
+        if self.over_budget {
+            return;
+        }
+        let need = self.message.len() + data.len();
+        if need > self.message.capacity() {
+            // Grow as Vec would (doubling), but charge the budget first, for the capacity.
+            let target = need
+                .max(self.message.capacity().saturating_mul(2))
+                .max(8 * 1024)
+                .min(self.max_message_bytes.max(need));
+            if !self.held.grow(target - self.message.capacity()) {
+                self.over_budget = true;
+                self.drop_buffer();
+                return;
+            }
+            self.message.reserve_exact(target - self.message.len());
+            let charged = self.held.bytes();
+            if self.message.capacity() > charged {
+                self.held.grow_anyway(self.message.capacity() - charged);
+            }
         }
         self.message.extend_from_slice(data);
     }
 
     /// Handle one command.
     pub fn handle(&mut self, cmd: Command<'_>) -> Step {
+        // Nothing but option negotiation opens a connection (an MTA always negotiates first):
+        // a peer that does otherwise is not an MTA speaking the protocol.
+        if !self.negotiated && !matches!(cmd, Command::OptNeg { .. } | Command::Quit) {
+            return Step::Refuse(format!("{cmd} before option negotiation"));
+        }
         match cmd {
             Command::OptNeg {
                 version,
@@ -455,5 +627,116 @@ mod tests {
         s.handle(Command::Abort);
         assert!(s.message().is_empty());
         assert_eq!(s.envelope.client_addr.as_deref(), Some("192.0.2.1"));
+    }
+
+    #[test]
+    fn commands_before_option_negotiation_close_the_connection() {
+        let cmds: Vec<Command<'_>> = vec![
+            Command::Mail(vec!["<a@b>"]),
+            Command::Rcpt(vec!["<a@b>"]),
+            Command::Header {
+                name: b"Subject",
+                value: b"x",
+            },
+            Command::EndOfHeaders,
+            Command::Body(b"x"),
+            Command::EndOfBody,
+            Command::Macro {
+                for_command: b'M',
+                pairs: vec![("i", "Q")],
+            },
+            Command::Connect {
+                hostname: "h",
+                address: None,
+            },
+            Command::Helo("h"),
+            Command::Data,
+            Command::Abort,
+            Command::Unknown(b"x"),
+        ];
+        for cmd in cmds {
+            let shown = cmd.to_string();
+            let mut s = Session::new(1000);
+            match s.handle(cmd) {
+                Step::Refuse(why) => {
+                    assert!(why.contains("before option negotiation"), "{why}");
+                    assert!(why.starts_with(&shown), "{why}");
+                }
+                other => panic!("{shown} before OPTNEG: {other:?}"),
+            }
+            assert!(s.message().is_empty());
+            assert!(s.envelope.mail_from.is_empty());
+        }
+        // After negotiation the same commands are served.
+        let mut s = negotiated(true);
+        assert_eq!(s.handle(Command::Mail(vec!["<a@b>"])), Step::Nothing);
+        assert_eq!(s.handle(Command::EndOfBody), Step::Judge);
+        // QUIT before negotiation just closes.
+        assert_eq!(Session::new(10).handle(Command::Quit), Step::Close);
+    }
+
+    fn body_of(s: &mut Session, n: usize) {
+        s.handle(Command::Mail(vec!["<a@b>"]));
+        s.handle(Command::EndOfHeaders);
+        for _ in 0..n / 1000 {
+            s.handle(Command::Body(&[b'x'; 1000]));
+        }
+    }
+
+    #[test]
+    fn the_shared_budget_bounds_what_all_sessions_buffer() {
+        let budget = Budget::new(100_000);
+        let open = |budget: &Arc<Budget>| {
+            let mut s = Session::with_budget(1_000_000, budget.clone());
+            s.handle(Command::OptNeg {
+                version: 6,
+                actions: 0x1ff,
+                protocol: 0x1fffff,
+            });
+            s
+        };
+        let mut a = open(&budget);
+        let mut b = open(&budget);
+        body_of(&mut a, 60_000);
+        assert!(!a.is_over_budget());
+        assert_eq!(a.message().len(), 60_002);
+        assert!(budget.held() >= 60_002 && budget.held() <= 100_000);
+        // The second message does not fit beside the first: not buffered, flagged.
+        body_of(&mut b, 60_000);
+        assert!(b.is_over_budget());
+        assert!(b.message().is_empty());
+        assert_eq!(b.received(), 60_002);
+        assert!(budget.held() <= 100_000, "{}", budget.held());
+        assert_eq!(b.handle(Command::EndOfBody), Step::Judge);
+        // Finishing gives its bytes back; the flag does not outlive the message.
+        b.finish(&Decision::accept());
+        assert!(!b.is_over_budget());
+        // Judging holds the bytes until the judge drops them.
+        let (message, held) = a.take_message();
+        assert_eq!(message.len(), 60_002);
+        assert!(held.bytes() >= 60_002);
+        a.finish(&Decision::accept());
+        assert!(budget.held() >= 60_002);
+        drop((message, held));
+        assert_eq!(budget.held(), 0);
+        // Now the other session's next message fits; abort and a closed session give back.
+        body_of(&mut b, 60_000);
+        assert!(!b.is_over_budget());
+        b.handle(Command::Abort);
+        assert_eq!(budget.held(), 0);
+        body_of(&mut b, 60_000);
+        assert!(budget.held() > 0);
+        drop(b);
+        assert_eq!(budget.held(), 0);
+        // An oversize message gives back what it held and is reported oversize.
+        let mut c = Session::with_budget(50_000, budget.clone());
+        c.handle(Command::OptNeg {
+            version: 6,
+            actions: 0x1ff,
+            protocol: 0x1fffff,
+        });
+        body_of(&mut c, 60_000);
+        assert!(c.is_oversize() && !c.is_over_budget());
+        assert_eq!(budget.held(), 0);
     }
 }
