@@ -47,6 +47,10 @@ pub struct MilterArgs {
     /// What the MTA is told when judging fails: tempfail (default), accept or reject.
     #[arg(long, value_name = "ACTION", default_value = "tempfail")]
     on_error: maildlp::milter::server::OnError,
+    /// Bytes of messages buffered at once across all connections; a message that does not fit
+    /// gets 451 4.3.2 (the MTA retries). At least --max-message-size.
+    #[arg(long, value_name = "BYTES", default_value_t = 512 * 1024 * 1024)]
+    max_buffered: usize,
     /// What happens to a quarantined message.
     #[arg(long, value_enum, default_value = "store")]
     quarantine_mode: QuarantineMode,
@@ -101,11 +105,19 @@ pub fn milter(args: MilterArgs) -> anyhow::Result<ExitCode> {
     use maildlp::milter::server::{self, Config, Server};
     init_logging();
     let retention = retention(&args.retention)?;
+    if args.max_buffered < args.max_message_size {
+        anyhow::bail!(
+            "--max-buffered ({}) must be at least --max-message-size ({}): a message that never fits would be deferred forever",
+            args.max_buffered,
+            args.max_message_size
+        );
+    }
     let config = Config {
         max_message_bytes: args.max_message_size,
         max_connections: args.max_connections.max(1),
         read_timeout: Duration::from_secs(args.read_timeout.max(1)),
         on_error: args.on_error,
+        max_buffered_bytes: args.max_buffered,
         ..Config::default()
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -130,7 +130,7 @@ pub fn is_pgp_encrypted(data: &[u8]) -> bool {
 pub fn text_has_pgp_message(text: &str) -> bool {
     let mut rest = text;
     while let Some(pos) = rest.find("-----BEGIN PGP MESSAGE-----") {
-        if is_pgp_encrypted(rest[pos..].as_bytes()) {
+        if is_pgp_encrypted(&rest.as_bytes()[pos..]) {
             return true;
         }
         rest = &rest[pos + 1..];
