@@ -100,6 +100,24 @@ fn binary_behind_text(
     }
 }
 
+/// The body of a part whose transfer encoding mail-parser could not undo, decoded leniently.
+fn lenient_transfer_decode(part: &MessagePart<'_>) -> Option<Vec<u8>> {
+    let encoding = part
+        .content_transfer_encoding()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if encoding != "base64" {
+        return None;
+    }
+    let raw = match &part.body {
+        PartType::Text(t) | PartType::Html(t) => t.as_bytes(),
+        PartType::Binary(b) | PartType::InlineBinary(b) => b.as_ref(),
+        _ => return None,
+    };
+    lenient_base64(raw).filter(|b| !b.is_empty())
+}
+
 /// Base64 as RFC 2045 says to read it: characters outside the alphabet are ignored.
 pub fn lenient_base64(data: &[u8]) -> Option<Vec<u8>> {
     let clean: Vec<u8> = data
@@ -187,6 +205,21 @@ fn walk(ctx: &mut Ctx<'_>, message: &Message<'_>, prefix: &str, depth: usize) {
         if !name.is_empty() {
             ctx.emit_name(&attachment_location(), name);
         }
+        // mail-parser gives up on base64 with a stray character and hands over the encoded
+        // text; RFC 2045 says to ignore characters outside the alphabet, as a reader's mail
+        // program does. Decode it that way and read the bytes for what they are.
+        if part.is_encoding_problem
+            && let Some(bytes) = lenient_transfer_decode(part)
+        {
+            let location =
+                if is_attachment || !matches!(part.body, PartType::Text(_) | PartType::Html(_)) {
+                    attachment_location()
+                } else {
+                    join(prefix, "body")
+                };
+            ctx.attachment(&location, name, content_type.as_deref(), &bytes, depth);
+            continue;
+        }
         match &part.body {
             PartType::Text(text) if content_type.as_deref() == Some("text/rtf") => {
                 // RTF sent as a text part: its text, not its control words.
@@ -207,7 +240,7 @@ fn walk(ctx: &mut Ctx<'_>, message: &Message<'_>, prefix: &str, depth: usize) {
                 if let Some(bytes) = binary_behind_text(message, part, text) {
                     ctx.attachment(&location, name, None, &bytes, depth);
                 } else {
-                    super::text::emit_text_checked(ctx, &location, text);
+                    super::text::text_str(ctx, &location, text);
                 }
             }
             PartType::Html(html) => {

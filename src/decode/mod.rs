@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod bounded;
 pub mod crypto;
+pub mod legacy;
 pub mod mime;
 pub mod office;
 pub mod pdf;
@@ -373,7 +374,10 @@ pub fn looks_like_message(data: &[u8]) -> bool {
 /// Heuristic for unnamed, untyped data: valid UTF-8 (or UTF-16 with a BOM) without control
 /// bytes other than whitespace in its first 4 KiB.
 pub fn looks_like_text(data: &[u8]) -> bool {
-    if data.starts_with(&[0xFF, 0xFE]) || data.starts_with(&[0xFE, 0xFF]) {
+    if data.starts_with(&[0xFF, 0xFE])
+        || data.starts_with(&[0xFE, 0xFF])
+        || text::is_wide_text(data)
+    {
         return true;
     }
     let head = &data[..data.len().min(4096)];
