@@ -230,6 +230,8 @@ impl milter::Handler for PolicyHandler {
     /// Too large to scan: the policy's `unscannable` rule decides.
     fn oversize(&self, envelope: &milter::Envelope, limit: usize) -> Decision {
         let rule = &self.policy.rules.unscannable;
+        // Nothing of the message was read: the setting for whole-message limits applies.
+        let action = rule.action.max(rule.limit_action);
         let text = format!("message larger than the {limit}-byte scanning limit");
         tracing::warn!(
             queue_id = envelope.queue_id.as_deref().unwrap_or("-"),
@@ -238,7 +240,7 @@ impl milter::Handler for PolicyHandler {
         if !rule.enabled || rule.monitor || self.policy.monitor {
             return Decision::accept();
         }
-        if rule.action == Action::Quarantine && self.quarantine.is_some() {
+        if action == Action::Quarantine && self.quarantine.is_some() {
             tracing::warn!(
                 queue_id = envelope.queue_id.as_deref().unwrap_or("-"),
                 "not buffered, so not in maildlp's quarantine: held in the MTA's hold queue only"
@@ -247,10 +249,10 @@ impl milter::Handler for PolicyHandler {
         let header = || {
             vec![(
                 "X-Maildlp-Verdict".to_string(),
-                format!("{}; rules=unscannable", rule.action),
+                format!("{action}; rules=unscannable"),
             )]
         };
-        match rule.action {
+        match action {
             Action::Accept => Decision::accept(),
             Action::Tag => Decision {
                 action: milter::Action::Accept,

@@ -201,6 +201,15 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Is `reason` a limit of the whole message (not of one part), after which the rest of the
+/// message went unread? The policy holds such mail more strictly.
+pub fn is_message_limit(reason: &str) -> bool {
+    reason == Stop::Budget.reason()
+        || reason == Stop::Time.reason()
+        || reason == "part count limit reached"
+        || reason.starts_with("candidate limit")
+}
+
 impl Stop {
     pub fn reason(&self) -> &'static str {
         match self {

@@ -128,7 +128,29 @@ pub struct Rules {
     pub password_with_encrypted_attachment: Simple,
     pub personal_account: Simple,
     pub encrypted_channel: EncryptedChannel,
-    pub unscannable: Simple,
+    pub unscannable: UnscannableRule,
+}
+
+/// The `unscannable` rule: parts not read because of a limit or corrupt data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnscannableRule {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub monitor: bool,
+    /// For a part that could not be read (corrupt, unknown format, one part too large).
+    pub action: Action,
+    /// When a limit of the whole message was reached (decoded size, time, part count,
+    /// candidate limit): everything after that point went unread, so this is at least as
+    /// strong as `action` (default quarantine).
+    #[serde(default = "quarantine")]
+    pub limit_action: Action,
+    pub reason: String,
+}
+
+fn quarantine() -> Action {
+    Action::Quarantine
 }
 
 /// Settings every rule has.

@@ -595,9 +595,18 @@ pub fn evaluate_on(
         .map(|u| format!("{}: {}", u.location, u.reason))
         .collect();
     if r.enabled && !unscanned.is_empty() && !cx.waived("unscannable") {
+        // A limit of the whole message left the rest of it unread: the stronger setting.
+        let whole_message = report
+            .unscannable
+            .iter()
+            .any(|u| crate::decode::is_message_limit(&u.reason));
         hits.push(RuleHit {
             rule: "unscannable".into(),
-            action: r.action,
+            action: if whole_message {
+                r.action.max(r.limit_action)
+            } else {
+                r.action
+            },
             reason: fill(&r.reason, &[("details", unscanned.join("; "))]),
             monitor: r.monitor,
             findings: Vec::new(),

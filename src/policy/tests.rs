@@ -498,3 +498,30 @@ fn exception_globs_match_every_form() {
         assert_eq!(v.exceptions_used.len(), 1);
     }
 }
+
+/// Issue 13, class 8: a limit of the whole message (the decoded-size budget, the time limit)
+/// leaves the rest unread, so it is held (`limit_action`), not only tagged like one bad part.
+#[test]
+fn a_whole_message_limit_is_held_one_bad_part_is_tagged() {
+    let p = policy("");
+    let mut r = report(&["sam@example.com"], &[], &[], vec![]);
+    r.unscannable.push(Unscannable {
+        location: "attachment:a.zip".into(),
+        reason: "corrupt zip: invalid central directory".into(),
+    });
+    assert_eq!(judge(&p, &r).action, Action::Tag);
+    for reason in [
+        crate::decode::Stop::Budget.reason(),
+        crate::decode::Stop::Time.reason(),
+        "part count limit reached",
+    ] {
+        let mut r = r.clone();
+        r.unscannable.push(Unscannable {
+            location: "attachment:b.csv".into(),
+            reason: reason.into(),
+        });
+        let v = judge(&p, &r);
+        assert_eq!(v.action, Action::Quarantine, "{reason}");
+        assert_eq!(v.rule_names(), vec!["unscannable"]);
+    }
+}
