@@ -10,10 +10,14 @@ use super::archive::{EntryInfo, Zip, read_zip_entry};
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
+/// An Open Packaging Conventions package (docx, xlsx, pptx, and their macro and template
+/// variants): a content-types part and either a package relationship part or one of the
+/// usual main parts (the main part may have any name; the relationships say which).
 pub fn is_ooxml(entries: &[EntryInfo]) -> bool {
     entries.iter().any(|e| e.name == "[Content_Types].xml")
         && entries.iter().any(|e| {
-            e.name == "word/document.xml"
+            e.name == "_rels/.rels"
+                || e.name == "word/document.xml"
                 || e.name == "xl/workbook.xml"
                 || e.name == "ppt/presentation.xml"
         })
@@ -57,7 +61,7 @@ fn read_parts(
     out
 }
 
-/// Files embedded in an Office document (OLE objects, attached spreadsheets) are decoded too.
+/// Files embedded in an OpenDocument file (OLE objects, attached spreadsheets) are decoded too.
 fn embedded(
     ctx: &mut Ctx<'_>,
     location: &str,
@@ -66,22 +70,207 @@ fn embedded(
     depth: usize,
 ) {
     let parts = read_parts(ctx, location, archive, entries, |n| {
-        n.contains("/embeddings/") || n.starts_with("Object ")
+        (n.contains("/embeddings/") || n.starts_with("Object ")) && !n.ends_with(".xml")
     });
     for (name, bytes) in parts {
-        let leaf = name.rsplit('/').next().unwrap_or(&name).to_string();
-        ctx.emit_name(&format!("{location}/{leaf}"), &leaf);
-        ctx.attachment(
-            &format!("{location}/{leaf}"),
-            &leaf,
-            None,
-            &bytes,
-            depth + 1,
-        );
+        as_attachment(ctx, location, &name, &bytes, depth);
     }
 }
 
-/// docx, xlsx or pptx.
+/// A part that is a file of its own (an embedded object, an altChunk), decoded like an
+/// attachment at `LOCATION/leaf`.
+fn as_attachment(ctx: &mut Ctx<'_>, location: &str, name: &str, bytes: &[u8], depth: usize) {
+    let leaf = name.rsplit('/').next().unwrap_or(name).to_string();
+    ctx.emit_name(&format!("{location}/{leaf}"), &leaf);
+    ctx.attachment(&format!("{location}/{leaf}"), &leaf, None, bytes, depth + 1);
+}
+
+/// OOXML parts without text a person reads (formatting, themes, fonts, settings, the calc
+/// chain), skipped by name.
+fn ooxml_skipped_xml(name: &str) -> bool {
+    let leaf = name.rsplit('/').next().unwrap_or(name);
+    name == "[Content_Types].xml"
+        || name.ends_with(".rels")
+        || name.contains("/theme/")
+        || name.contains("/printerSettings/")
+        || matches!(
+            leaf,
+            "styles.xml"
+                | "stylesWithEffects.xml"
+                | "fontTable.xml"
+                | "settings.xml"
+                | "webSettings.xml"
+                | "numbering.xml"
+                | "calcChain.xml"
+                | "presProps.xml"
+                | "viewProps.xml"
+                | "tableStyles.xml"
+        )
+}
+
+/// Parts that are media, fonts or printer data: not text, and not scanned anywhere (an image
+/// in a document is like an image attached to the message).
+fn ooxml_media(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let ext = lower.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    lower.contains("/media/")
+        || lower.contains("/fonts/")
+        || lower.contains("printersettings")
+        || lower.ends_with("vbaproject.bin")
+        || lower.starts_with("docprops/thumbnail")
+        || matches!(
+            ext,
+            "png"
+                | "jpg"
+                | "jpeg"
+                | "gif"
+                | "bmp"
+                | "tif"
+                | "tiff"
+                | "emf"
+                | "wmf"
+                | "wdp"
+                | "jxr"
+                | "ico"
+                | "svg"
+                | "odttf"
+                | "ttf"
+                | "otf"
+                | "fntdata"
+                | "mp3"
+                | "mp4"
+                | "m4a"
+                | "wav"
+                | "wma"
+                | "wmv"
+                | "avi"
+                | "mov"
+        )
+}
+
+/// Does this part's content look like XML (whatever its name)?
+fn looks_like_xml(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let start = bytes.iter().position(|b| !b.is_ascii_whitespace());
+    start.is_some_and(|i| {
+        bytes[i..].starts_with(b"<?xml")
+            || bytes[i] == b'<' && bytes.get(i + 1).is_some_and(|b| b.is_ascii_alphabetic())
+                // An XML root names a namespace; an HTML or MHT part does not look like this.
+                && memchr::memmem::find(&bytes[i..bytes.len().min(i + 4096)], b"xmlns").is_some()
+    })
+}
+
+/// The local name of the root element of an XML part (`worksheet`, `sst`, `document`...).
+fn root_element(xml: &[u8]) -> Vec<u8> {
+    let mut reader = Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    for _ in 0..64 {
+        match reader.read_event_into(&mut buf) {
+            Ok(Event::Start(e)) | Ok(Event::Empty(e)) => return e.local_name().as_ref().to_vec(),
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    Vec::new()
+}
+
+/// One relationship: its type (the last segment of the type URI, `sharedStrings`,
+/// `aFChunk`...) and its target part, resolved to a zip entry name. External targets are left
+/// out.
+fn relationships(rels_name: &str, xml: &[u8]) -> Vec<(String, String)> {
+    // `word/_rels/document.xml.rels` describes `word/document.xml`: targets are relative to
+    // `word/`; `_rels/.rels` describes the package: relative to the root.
+    let base = rels_name
+        .strip_suffix(".rels")
+        .and_then(|s| s.rsplit_once("_rels/"))
+        .map(|(dir, _)| dir.to_string())
+        .unwrap_or_default();
+    let mut reader = Reader::from_reader(xml);
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(Event::Start(e)) | Ok(Event::Empty(e))
+                if e.local_name().as_ref() == b"Relationship" =>
+            {
+                let mut kind = String::new();
+                let mut target = String::new();
+                let mut external = false;
+                for a in e.attributes().flatten() {
+                    let value = a
+                        .unescape_value()
+                        .map(|v| v.into_owned())
+                        .unwrap_or_default();
+                    match a.key.local_name().as_ref() {
+                        b"Type" => kind = value.rsplit('/').next().unwrap_or("").to_string(),
+                        b"Target" => target = value,
+                        b"TargetMode" => external = value.eq_ignore_ascii_case("External"),
+                        _ => {}
+                    }
+                }
+                if !external && !target.is_empty() {
+                    out.push((kind, resolve_target(&base, &target)));
+                }
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    out
+}
+
+/// `target` relative to the directory `base` (`word/`), as a zip entry name: `..` and `.`
+/// segments applied, an absolute target (`/xl/x.xml`) taken from the root, `%20` decoded.
+fn resolve_target(base: &str, target: &str) -> String {
+    let target = target
+        .split('#')
+        .next()
+        .unwrap_or(target)
+        .replace("%20", " ");
+    let mut segments: Vec<&str> = Vec::new();
+    let joined;
+    let path = if let Some(abs) = target.strip_prefix('/') {
+        abs
+    } else {
+        joined = format!("{base}{target}");
+        &joined
+    };
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    segments.join("/")
+}
+
+/// Relationship types whose targets are media or binary data that is not scanned.
+fn media_relationship(kind: &str) -> bool {
+    matches!(
+        kind,
+        "image"
+            | "audio"
+            | "video"
+            | "media"
+            | "hdphoto"
+            | "font"
+            | "printerSettings"
+            | "vbaProject"
+            | "thumbnail"
+            | "metadata/thumbnail"
+    )
+}
+
+/// docx, xlsx or pptx (or any OPC package). Every part is read: XML parts for their text
+/// (worksheets with their shared strings and formulas), whatever their name; parts that are
+/// files of their own (embedded objects, altChunk HTML/RTF/text, unknown non-XML parts) as
+/// attachments. Which part is what comes from the content and the package's relationships,
+/// not from fixed names. Only media, fonts and formatting parts are skipped.
 pub fn ooxml(
     ctx: &mut Ctx<'_>,
     location: &str,
@@ -89,56 +278,70 @@ pub fn ooxml(
     entries: &[EntryInfo],
     depth: usize,
 ) {
-    let mut text = String::new();
-    if entries.iter().any(|e| e.name == "xl/workbook.xml") {
-        let shared = read_parts(ctx, location, archive, entries, |n| {
-            n == "xl/sharedStrings.xml"
-        });
-        let strings = shared
-            .first()
-            .map(|(_, b)| shared_strings(b))
-            .unwrap_or_default();
-        for (_, sheet) in read_parts(ctx, location, archive, entries, |n| {
-            n.starts_with("xl/worksheets/") && n.ends_with(".xml")
-        }) {
-            sheet_text(&sheet, &strings, &mut text);
-            text.push('\n');
-        }
-        for (_, part) in read_parts(ctx, location, archive, entries, |n| {
-            n.starts_with("xl/comments") && n.ends_with(".xml")
-        }) {
-            xml_text(&part, &Markup::OOXML, &mut text);
-        }
-    } else {
-        let is_text_part = |n: &str| {
-            n.ends_with(".xml")
-                && (n.starts_with("word/")
-                    && !n.starts_with("word/theme")
-                    && n != "word/styles.xml"
-                    && n != "word/fontTable.xml"
-                    && n != "word/settings.xml"
-                    && n != "word/webSettings.xml"
-                    && n != "word/numbering.xml"
-                    || n.starts_with("ppt/slides/slide")
-                    || n.starts_with("ppt/notesSlides/")
-                    || n.starts_with("ppt/comments/"))
-        };
-        for (_, part) in read_parts(ctx, location, archive, entries, is_text_part) {
-            xml_text(&part, &Markup::OOXML, &mut text);
-            text.push('\n');
+    // Relationships: which parts are media (skipped) and which are files of their own.
+    let mut media_targets = std::collections::HashSet::new();
+    let mut file_targets = std::collections::HashSet::new();
+    let mut shared_target: Option<String> = None;
+    for (name, rels) in read_parts(ctx, location, archive, entries, |n| n.ends_with(".rels")) {
+        for (kind, target) in relationships(&name, &rels) {
+            if media_relationship(&kind) {
+                media_targets.insert(target);
+            } else if matches!(kind.as_str(), "aFChunk" | "package" | "oleObject") {
+                file_targets.insert(target);
+            } else if kind == "sharedStrings" {
+                shared_target = Some(target);
+            }
         }
     }
-    for (_, part) in read_parts(ctx, location, archive, entries, |n| {
-        n == "docProps/core.xml" || n == "docProps/app.xml" || n == "docProps/custom.xml"
-    }) {
-        xml_text(&part, &Markup::OOXML, &mut text);
+    let skip = |n: &str| {
+        n.ends_with(".rels")
+            || n == "[Content_Types].xml"
+            || (media_targets.contains(n) || ooxml_media(n)) && !file_targets.contains(n)
+    };
+    let parts = read_parts(ctx, location, archive, entries, |n| !skip(n));
+    // Spreadsheet cells refer to the shared-string table: read it first. The one the
+    // workbook's relationships name, else any part whose root is `sst`.
+    let mut xml_parts = Vec::new();
+    let mut files = Vec::new();
+    for (name, bytes) in parts {
+        let is_file = file_targets.contains(&name) || name.contains("/embeddings/");
+        if !is_file && (name.ends_with(".xml") || name.ends_with(".vml") || looks_like_xml(&bytes))
+        {
+            let root = root_element(&bytes);
+            xml_parts.push((name, root, bytes));
+        } else {
+            files.push((name, bytes));
+        }
+    }
+    let shared = xml_parts
+        .iter()
+        .find(|(n, _, _)| Some(n) == shared_target.as_ref())
+        .or_else(|| xml_parts.iter().find(|(_, root, _)| root == b"sst"))
+        .map(|(_, _, b)| shared_strings(b))
+        .unwrap_or_default();
+    let mut text = String::new();
+    for (name, root, bytes) in &xml_parts {
+        match root.as_slice() {
+            // The table in use is read through the cells that refer to it; another one is
+            // read as text.
+            b"sst" if shared_target.as_ref().is_none_or(|t| t == name) => continue,
+            b"worksheet" | b"dialogsheet" => sheet_text(bytes, &shared, &mut text),
+            _ if ooxml_skipped_xml(name) => continue,
+            // Custom XML data: every element is a field of its own.
+            _ if name.starts_with("customXml/") => xml_text(bytes, &Markup::DATA, &mut text),
+            _ => xml_text(bytes, &Markup::OOXML, &mut text),
+        }
         text.push('\n');
     }
     ctx.emit_text(location, &text);
-    embedded(ctx, location, archive, entries, depth);
+    for (name, bytes) in files {
+        as_attachment(ctx, location, &name, &bytes, depth);
+    }
 }
 
-/// odt, ods or odp: `content.xml` (and `styles.xml` for headers and footers, `meta.xml`).
+/// odt, ods or odp: every XML part (`content.xml`, `styles.xml` for headers and footers,
+/// `meta.xml`, and the `content.xml` of embedded objects such as charts), except the manifest
+/// and the settings; embedded files are decoded as attachments.
 pub fn odf(
     ctx: &mut Ctx<'_>,
     location: &str,
@@ -148,7 +351,7 @@ pub fn odf(
 ) {
     let mut text = String::new();
     for (_, part) in read_parts(ctx, location, archive, entries, |n| {
-        n == "content.xml" || n == "styles.xml" || n == "meta.xml"
+        n.ends_with(".xml") && !n.ends_with("settings.xml") && !n.ends_with("manifest.xml")
     }) {
         xml_text(&part, &Markup::ODF, &mut text);
         text.push('\n');
@@ -163,20 +366,42 @@ struct Markup {
     cell: &'static [&'static [u8]],
     tab: &'static [&'static [u8]],
     space: &'static [&'static [u8]],
+    /// Every element ends a line (data XML, where each element is a field).
+    every_element: bool,
 }
 
 impl Markup {
     const OOXML: Markup = Markup {
-        line: &[b"p", b"br", b"cr", b"tr"],
+        // `pt`: chart data points; `definedName`, `comment`, `threadedComment`: one each.
+        line: &[
+            b"p",
+            b"br",
+            b"cr",
+            b"tr",
+            b"pt",
+            b"definedName",
+            b"comment",
+            b"threadedComment",
+            b"si",
+        ],
         cell: &[b"tc"],
         tab: &[b"tab"],
         space: &[],
+        every_element: false,
+    };
+    const DATA: Markup = Markup {
+        line: &[],
+        cell: &[],
+        tab: &[],
+        space: &[],
+        every_element: true,
     };
     const ODF: Markup = Markup {
         line: &[b"p", b"h", b"line-break", b"table-row", b"list-item"],
         cell: &[b"table-cell"],
         tab: &[b"tab"],
         space: &[b"s"],
+        every_element: false,
     };
 }
 
@@ -207,7 +432,7 @@ fn xml_text(xml: &[u8], markup: &Markup, out: &mut String) {
             Ok(Event::End(e)) => {
                 let local = e.local_name();
                 let name = local.as_ref();
-                if markup.line.contains(&name) {
+                if markup.line.contains(&name) || markup.every_element {
                     out.push('\n');
                 } else if markup.cell.contains(&name) {
                     out.push('\t');
@@ -296,7 +521,9 @@ fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) {
     let mut cell_type: Vec<u8> = Vec::new();
     let mut in_value = false;
     let mut in_inline = false;
+    let mut in_formula = false;
     let mut value = String::new();
+    let mut formula = String::new();
     let mut first_cell = true;
     loop {
         match reader.read_event_into(&mut buf) {
@@ -310,8 +537,10 @@ fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) {
                         .map(|a| a.value.to_vec())
                         .unwrap_or_default();
                     value.clear();
+                    formula.clear();
                 }
                 b"v" => in_value = true,
+                b"f" => in_formula = true,
                 b"is" => in_inline = true,
                 _ => {}
             },
@@ -321,8 +550,17 @@ fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) {
                 }
             }
             Ok(Event::GeneralRef(r)) if in_value || in_inline => push_entity(&mut value, &r),
+            // Formula text is scanned too: a formula without a cached value (or with a false
+            // one) shows its result only when the file is opened.
+            Ok(Event::Text(t)) if in_formula => {
+                if let Ok(s) = t.decode() {
+                    push_unescaped(&mut formula, &s);
+                }
+            }
+            Ok(Event::GeneralRef(r)) if in_formula => push_entity(&mut formula, &r),
             Ok(Event::End(e)) => match e.local_name().as_ref() {
                 b"v" => in_value = false,
+                b"f" => in_formula = false,
                 b"is" => in_inline = false,
                 b"c" => {
                     if !first_cell {
@@ -341,6 +579,12 @@ fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) {
                         _ => value.clone(),
                     };
                     out.push_str(&text);
+                    if !formula.trim().is_empty() {
+                        if !text.is_empty() {
+                            out.push(' ');
+                        }
+                        out.push_str(formula.trim());
+                    }
                 }
                 b"row" => out.push('\n'),
                 _ => {}
@@ -523,6 +767,49 @@ mod tests {
         printable_runs(&bytes, &mut out);
         assert!(out.contains("acct 12345678"));
         assert!(out.contains("SSN 123-45-6780"));
+    }
+
+    #[test]
+    fn formulas_are_scanned_with_their_cells() {
+        let xml = br#"<worksheet><sheetData><row><c t="inlineStr"><is><t>SSN:</t></is></c><c t="str"><f>"536-22-4817"</f></c><c><f t="shared" si="0"/><v>3</v></c></row></sheetData></worksheet>"#;
+        let mut out = String::new();
+        sheet_text(xml, &[], &mut out);
+        assert_eq!(out, "SSN:\t\"536-22-4817\"\t3\n");
+    }
+
+    #[test]
+    fn relationship_targets_resolve_to_entry_names() {
+        assert_eq!(resolve_target("word/", "media/a.png"), "word/media/a.png");
+        assert_eq!(
+            resolve_target("xl/worksheets/", "../strs.xml"),
+            "xl/strs.xml"
+        );
+        assert_eq!(
+            resolve_target("word/", "/custom/x%20y.xml"),
+            "custom/x y.xml"
+        );
+        let rels = br#"<Relationships><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/aFChunk" Target="chunk.htm"/><Relationship Id="rId2" Type="http://x/hyperlink" Target="https://example.com/" TargetMode="External"/></Relationships>"#;
+        assert_eq!(
+            relationships("word/_rels/document.xml.rels", rels),
+            vec![("aFChunk".to_string(), "word/chunk.htm".to_string())]
+        );
+        assert_eq!(
+            relationships("_rels/.rels", br#"<Relationships><Relationship Type="a/officeDocument" Target="doc/main.xml"/></Relationships>"#),
+            vec![("officeDocument".to_string(), "doc/main.xml".to_string())]
+        );
+    }
+
+    #[test]
+    fn data_xml_elements_are_separate_fields() {
+        let mut out = String::new();
+        xml_text(b"<e><a>536</a><b>22</b></e>", &Markup::DATA, &mut out);
+        assert_eq!(out, "536\n22\n\n");
+        assert_eq!(
+            root_element(b"<?xml version=\"1.0\"?><!-- c --><x:sst xmlns:x=\"u\"/>"),
+            b"sst"
+        );
+        assert!(looks_like_xml(b"\xEF\xBB\xBF <root xmlns=\"u\"/>"));
+        assert!(!looks_like_xml(b"<html><body>hi</body></html>"));
     }
 
     #[test]
