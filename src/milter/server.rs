@@ -167,6 +167,7 @@ impl Server {
                 match stream {
                     Stream::Tcp(s, peer) => {
                         let _ = s.set_nodelay(true);
+                        s.after_read();
                         if let Err(e) = serve(s, &config, &handler, &budget, shutdown).await {
                             tracing::warn!(%peer, "milter connection closed: {e}");
                         }
@@ -233,7 +234,26 @@ const KEEP_FRAME_BUFFER: usize = 128 * 1024;
 
 /// One connection: commands in, replies out, messages judged. Message buffers are charged to
 /// `budget`, shared by every connection of the server.
-pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+/// A milter connection's socket.
+pub trait Conn: AsyncRead + AsyncWrite + Unpin {
+    /// Called after each packet read.
+    fn after_read(&self) {}
+}
+
+/// TCP re-arms quick ACKs after every read (Linux clears the flag once it has used it).
+/// Postfix writes its small milter packets with Nagle on: each waits for the ACK of the one
+/// before, and a delayed ACK on our side costs ~40 ms per message inside a real Postfix
+/// (shared/notes/milter-latency.md). TCP_NODELAY on our side does not help: the held segment is
+/// Postfix's.
+impl Conn for tokio::net::TcpStream {
+    fn after_read(&self) {
+        let _ = socket2::SockRef::from(self).set_tcp_quickack(true);
+    }
+}
+
+impl Conn for tokio::net::UnixStream {}
+
+pub async fn serve<S: Conn>(
     mut stream: S,
     config: &Config,
     handler: &SharedHandler,
@@ -260,6 +280,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         if !more {
             return Ok(());
         }
+        stream.after_read();
         let cmd = codec::decode(&buf)?;
         tracing::trace!("milter {cmd}");
         match session.handle(cmd) {

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# What an administrator sees: messages/s a real Postfix accepts over SMTP, with no milter and
+# with maildlp as its milter over a unix socket and over TCP, in one run. A private Postfix
+# (own config, queue and data directories, loopback ports; shared/notes/postfix-test-instance.md)
+# relays to Postfix's own smtp-sink; Postfix's smtp-source injects the load.
+#
+#   bash benches/postfix-throughput.sh            # needs root, Debian's postfix, a release build
+#   MESSAGES=3000 SESSIONS=8 MESSAGE=path.eml bash benches/postfix-throughput.sh
+#
+# Prints one line per setup: messages, seconds, messages/s.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MAILDLP=${MAILDLP:-target/release/maildlp}
+MESSAGES=${MESSAGES:-3000}
+SESSIONS=${SESSIONS:-8}
+MESSAGE=${MESSAGE:-}
+[ -x "$MAILDLP" ] || cargo build --release >/dev/null
+[ -x /usr/sbin/postfix ] || { echo "needs Debian's postfix: bash .ci/install-postfix.sh" >&2; exit 2; }
+
+DIR=$(mktemp -d /tmp/maildlp-pfbench.XXXXXX)
+chmod 755 "$DIR"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+SINK=$(free_port); SMTP=$(free_port); TCP=$(free_port)
+SOCK="$DIR/maildlp.sock"
+
+cleanup() {
+  /usr/sbin/postfix -c "$DIR/conf" stop >/dev/null 2>&1 || true
+  [ -n "${SINK_PID:-}" ] && kill "$SINK_PID" 2>/dev/null || true
+  [ -n "${MILTER_PID:-}" ] && kill "$MILTER_PID" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+# A ~5 KB message from the benign corpus (or MESSAGE).
+if [ -z "$MESSAGE" ]; then
+  MESSAGE="$DIR/message.eml"
+  for f in ../shared/corpora/ham-dev/*; do
+    size=$(stat -c %s "$f")
+    if [ "$size" -gt 4000 ] && [ "$size" -lt 8000 ]; then cp "$f" "$MESSAGE"; break; fi
+  done
+fi
+
+/usr/sbin/smtp-sink -u postfix -c "127.0.0.1:$SINK" 1000 >/dev/null 2>&1 &
+SINK_PID=$!
+
+mkdir -p "$DIR/conf" "$DIR/queue" "$DIR/data"
+chown -R postfix:postfix "$DIR/data"
+write_main_cf() { # $1: milter spec or empty
+  cat > "$DIR/conf/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $DIR/queue
+data_directory = $DIR/data
+maillog_file = $DIR/maillog
+maillog_file_prefixes = $DIR
+myhostname = maildlp-bench.test
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mydestination =
+mynetworks = 127.0.0.0/8
+alias_maps =
+alias_database =
+relayhost = [127.0.0.1]:$SINK
+smtp_dns_support_level = disabled
+smtpd_relay_restrictions = permit_mynetworks, reject
+milter_protocol = 6
+milter_default_action = tempfail
+smtpd_milters = $1
+EOF
+}
+awk -v port="$SMTP" '
+  /^#/ || /^[ \t]/ || NF < 8 { print; next }
+  { if ($1 == "smtp" && $2 == "inet") $1 = "127.0.0.1:" port; $5 = "n"; print }
+' /etc/postfix/master.cf > "$DIR/conf/master.cf"
+write_main_cf ""
+/usr/sbin/postfix -c "$DIR/conf" start >/dev/null 2>&1
+for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$SMTP") 2>/dev/null && break; sleep 0.1; done
+
+run() { # $1: label
+  local start end
+  # Wait until the queue from the previous run is empty.
+  for _ in $(seq 100); do
+    [ -z "$(find "$DIR/queue/active" "$DIR/queue/incoming" "$DIR/queue/deferred" -type f 2>/dev/null | head -1)" ] && break
+    sleep 0.2
+  done
+  start=$(date +%s.%N)
+  /usr/sbin/smtp-source -s "$SESSIONS" -m "$MESSAGES" -f pat@city.test -t sam@example.com \
+    -F "$MESSAGE" "127.0.0.1:$SMTP" >/dev/null 2>&1
+  end=$(date +%s.%N)
+  python3 -c "import sys; n=$MESSAGES; t=$end-$start; print(f'{sys.argv[1]:<34} {n} messages in {t:6.2f} s: {n/t:7.0f} messages/s')" "$1"
+}
+
+run "postfix alone"
+
+"$MAILDLP" milter --listen "unix:$SOCK" --quarantine-mode mta >/dev/null 2>&1 &
+MILTER_PID=$!
+sleep 1
+chmod 666 "$SOCK"
+write_main_cf "unix:$SOCK"
+/usr/sbin/postfix -c "$DIR/conf" reload >/dev/null 2>&1; sleep 1
+run "postfix + maildlp, unix socket"
+kill "$MILTER_PID"; wait "$MILTER_PID" 2>/dev/null || true
+
+"$MAILDLP" milter --listen "inet:127.0.0.1:$TCP" --quarantine-mode mta >/dev/null 2>&1 &
+MILTER_PID=$!
+sleep 1
+write_main_cf "inet:127.0.0.1:$TCP"
+/usr/sbin/postfix -c "$DIR/conf" reload >/dev/null 2>&1; sleep 1
+run "postfix + maildlp, TCP loopback"
