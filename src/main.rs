@@ -69,6 +69,10 @@ struct LoadArgs {
     /// SSN to an outside recipient): measures the quarantine path, store included.
     #[arg(long, conflicts_with = "message")]
     sensitive: bool,
+    /// Behave like Postfix's side of the socket (Nagle's algorithm on, one write per command),
+    /// so that a filter's delayed ACKs show as they do inside a real Postfix.
+    #[arg(long)]
+    like_postfix: bool,
 }
 
 #[derive(Subcommand)]
@@ -351,6 +355,7 @@ fn milter_load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         args.connections,
         args.messages_per_connection,
         &message,
+        args.like_postfix,
     ));
     println!(
         "{} messages ({} bytes each) over {} connections in {:.2} s: {:.0} messages/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} errors",

@@ -161,7 +161,11 @@ pub fn milter(args: MilterArgs) -> anyhow::Result<ExitCode> {
             _ => None,
         };
         let store_desc = match &store {
-            Some(_) => args.store.url()?.to_string(),
+            Some(_) => format!(
+                "{} (key {})",
+                args.store.url()?,
+                args.store.key_path().display()
+            ),
             None => "none (MTA hold queue only)".into(),
         };
         tracing::info!(
@@ -169,7 +173,6 @@ pub fn milter(args: MilterArgs) -> anyhow::Result<ExitCode> {
             policy = %args.policy.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "embedded default".into()),
             patterns,
             store = %store_desc,
-            key = %args.store.key_path().display(),
             quarantine_mode = ?args.quarantine_mode.to_possible_value().map(|v| v.get_name().to_string()),
             "maildlp milter ready"
         );

@@ -234,11 +234,16 @@ impl LoadReport {
 /// Play `connections` concurrent sessions of `per_connection` messages each against a milter
 /// at `addr` (TCP). Latency is measured from the end-of-body packet to the final reply, as the
 /// MTA waits for it.
+/// Play `per_connection` messages on each of `connections` connections. With `like_postfix`,
+/// the client's socket keeps Nagle's algorithm on, as Postfix's does, so a filter that delays
+/// its ACKs shows the stall it causes inside a real Postfix (shared/notes/milter-latency.md);
+/// otherwise TCP_NODELAY is set and only the filter's own speed is measured.
 pub async fn run_load(
     addr: std::net::SocketAddr,
     connections: usize,
     per_connection: usize,
     message: &[u8],
+    like_postfix: bool,
 ) -> LoadReport {
     let (headers, body) = split_message(message);
     let started = Instant::now();
@@ -253,7 +258,7 @@ pub async fn run_load(
                 Ok(s) => s,
                 Err(_) => return (lat, per_connection),
             };
-            let _ = stream.set_nodelay(true);
+            let _ = stream.set_nodelay(!like_postfix);
             let mut client = match Client::negotiate(stream).await {
                 Ok(c) => c,
                 Err(_) => return (lat, per_connection),
