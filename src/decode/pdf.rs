@@ -17,7 +17,13 @@
 //!   encoding (WinAnsi, MacRoman, Standard, `/Differences` glyph names). Word gaps and line
 //!   breaks come from text positions and glyph widths;
 //! - annotation contents (comments) and interactive form field values (`/T: /V`), since
-//!   filled-in forms keep their values there rather than in the page content.
+//!   filled-in forms keep their values there rather than in the page content;
+//! - the document information dictionary (`/Title`, `/Subject`, `/Keywords`, `/Author` and
+//!   any custom entry) and XMP metadata streams (`/Type /Metadata`: element text and attribute
+//!   values);
+//! - embedded files (`/EF` in file specifications, from the `/EmbeddedFiles` name tree or
+//!   file attachment annotations, and any `/Type /EmbeddedFile` stream), decoded like
+//!   attachments at `LOCATION/name`.
 //!
 //! Not supported: text in images (no OCR; a PDF with pages but no text is reported so),
 //! fonts without any Unicode mapping (e.g. Identity-H without ToUnicode; reported), Type3 font
@@ -54,9 +60,22 @@ const MAX_OPERANDS: usize = 64;
 const MAX_CMAP_ENTRIES: usize = 100_000;
 /// Most form fields and annotations read.
 const MAX_FIELDS: usize = 10_000;
+/// Most XMP metadata streams read.
+const MAX_METADATA_STREAMS: usize = 64;
+/// Most embedded files read.
+const MAX_EMBEDDED_FILES: usize = 64;
 
-/// Extract the text of a PDF and emit it at `location`.
+/// Extract the text of a PDF and emit it at `location`; its embedded files are decoded as
+/// attachments. The container depth is not known here: it is taken as the number of `/` in
+/// the location (each level of nesting adds at least one, so this never undercounts, and a
+/// PDF embedded in itself stops at the depth limit).
 pub fn extract(ctx: &mut Ctx<'_>, location: &str, data: &[u8]) {
+    let depth = location.matches('/').count().min(ctx.limits.max_depth);
+    extract_at(ctx, location, data, depth);
+}
+
+/// [`extract`] for a PDF at a known container depth.
+pub fn extract_at(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
     let cap = ctx.limits.max_part_bytes.min(ctx.remaining_budget());
     let mut budget = Budget {
         cap,
@@ -82,11 +101,16 @@ pub fn extract(ctx: &mut Ctx<'_>, location: &str, data: &[u8]) {
     }
     match result {
         Ok(PdfText::Encrypted) => ctx.encrypted(location, "pdf"),
-        Ok(PdfText::Text { text, notes }) => {
+        Ok(PdfText::Text { text, notes, files }) => {
             for note in notes {
                 ctx.unscannable(location, &note);
             }
             ctx.emit_text(location, text.trim());
+            for (name, bytes) in files {
+                let at = format!("{location}/{name}");
+                ctx.emit_name(&at, &name);
+                ctx.attachment(&at, &name, None, &bytes, depth + 1);
+            }
         }
         Err(PdfError::Corrupt(why)) => ctx.unscannable(location, &format!("corrupt PDF: {why}")),
         Err(PdfError::Limit(reason)) => ctx.unscannable(location, reason),
@@ -128,6 +152,8 @@ enum PdfText {
     Text {
         text: String,
         notes: Vec<String>,
+        /// Embedded files: name and decoded content.
+        files: Vec<(String, Vec<u8>)>,
     },
 }
 
@@ -147,7 +173,9 @@ fn read_pdf(data: &[u8], budget: &mut Budget) -> Result<PdfText, PdfError> {
         unmapped: 0,
         shown: 0,
     };
-    let text = extractor.all_text();
+    let mut text = extractor.all_text();
+    let has_page_text = !text.trim().is_empty();
+    let files = extractor.metadata_and_files(&mut text);
     let mut notes = std::mem::take(&mut extractor.notes);
     notes.extend(doc.notes.iter().map(|n| n.to_string()));
     if extractor.too_deep {
@@ -159,15 +187,15 @@ fn read_pdf(data: &[u8], budget: &mut Budget) -> Result<PdfText, PdfError> {
     if extractor.unmapped > 0 && extractor.unmapped * 10 >= extractor.shown {
         notes.push("PDF text in fonts without a Unicode mapping is not scanned".to_string());
     }
-    if text.trim().is_empty() && !doc.pages.is_empty() {
+    if !has_page_text && !doc.pages.is_empty() {
         notes.push("PDF has no text layer (image-only pages are not scanned: no OCR)".to_string());
     }
-    if text.trim().is_empty() && doc.pages.is_empty() {
+    if !has_page_text && doc.pages.is_empty() {
         // Nothing readable at all: say so rather than pass the file as clean.
         notes.push("corrupt PDF: no page could be read".to_string());
     }
     notes.dedup();
-    Ok(PdfText::Text { text, notes })
+    Ok(PdfText::Text { text, notes, files })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2010,6 +2038,142 @@ impl Extractor<'_, '_> {
     }
 
     /// Interactive form fields: `name: value` per filled field.
+    /// The document information dictionary and XMP metadata (appended to `out`), and the
+    /// embedded files.
+    fn metadata_and_files(&mut self, out: &mut String) -> Vec<(String, Vec<u8>)> {
+        let doc = self.doc;
+        // Info: every text entry but the dates (custom entries may be anything).
+        if let Some(info) = doc
+            .trailers
+            .iter()
+            .rev()
+            .find_map(|t| doc.dict_of(t.get(&b"Info"[..])))
+        {
+            let mut keys: Vec<&Vec<u8>> = info.keys().collect();
+            keys.sort();
+            for key in keys.into_iter().take(MAX_FIELDS) {
+                if matches!(key.as_slice(), b"CreationDate" | b"ModDate" | b"Trapped") {
+                    continue;
+                }
+                if let Obj::Str(s) = doc.resolve(&info[key]) {
+                    let value = text_string(s);
+                    if !value.trim().is_empty() {
+                        out.push_str(&String::from_utf8_lossy(key));
+                        out.push_str(": ");
+                        out.push_str(&value);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        let mut numbers: Vec<u32> = doc.objects.keys().copied().collect();
+        numbers.sort_unstable();
+        // XMP metadata streams.
+        let mut metadata = 0;
+        for num in &numbers {
+            let Obj::Stream(dict, raw) = doc.get(*num) else {
+                continue;
+            };
+            if dict.get(&b"Type"[..]).and_then(Obj::as_name) != Some(b"Metadata") {
+                continue;
+            }
+            metadata += 1;
+            if metadata > MAX_METADATA_STREAMS || self.budget.out_of_time() {
+                break;
+            }
+            match decode_stream(doc, dict, raw, self.budget) {
+                Ok(bytes) => xmp_text(&bytes, out),
+                Err(DecodeError::Limit(reason)) => {
+                    self.note(reason);
+                    break;
+                }
+                Err(DecodeError::Unsupported) => {
+                    self.note("PDF metadata stream with an unsupported filter is not scanned")
+                }
+            }
+        }
+        // Embedded files: through file specifications (named), then any stream typed as one.
+        let mut specs: Vec<(String, u32)> = Vec::new();
+        let add_spec = |spec: &Dict, specs: &mut Vec<(String, u32)>| {
+            let Some(ef) = doc.dict_of(spec.get(&b"EF"[..])) else {
+                return;
+            };
+            let stream = [&b"UF"[..], b"F", b"DOS", b"Mac", b"Unix"]
+                .iter()
+                .find_map(|k| match ef.get(*k) {
+                    Some(Obj::Ref(n, _)) => Some(*n),
+                    _ => None,
+                });
+            let Some(stream) = stream else {
+                return;
+            };
+            let name = [&b"UF"[..], b"F"]
+                .iter()
+                .find_map(|k| match spec.get(*k).map(|v| doc.resolve(v)) {
+                    Some(Obj::Str(s)) => Some(text_string(s)),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            if !specs.iter().any(|(_, n)| *n == stream) {
+                specs.push((name, stream));
+            }
+        };
+        for num in &numbers {
+            let Some(dict) = doc.get(*num).dict() else {
+                continue;
+            };
+            add_spec(dict, &mut specs);
+            // A file specification written directly in an annotation (`/FS << ... >>`).
+            if let Some(Obj::Dict(fs)) = dict.get(&b"FS"[..]) {
+                add_spec(fs, &mut specs);
+            }
+        }
+        for num in &numbers {
+            if let Obj::Stream(dict, _) = doc.get(*num)
+                && dict.get(&b"Type"[..]).and_then(Obj::as_name) == Some(b"EmbeddedFile")
+                && !specs.iter().any(|(_, n)| n == num)
+            {
+                specs.push((String::new(), *num));
+            }
+        }
+        let mut files = Vec::new();
+        for (i, (name, num)) in specs.into_iter().enumerate() {
+            if i >= MAX_EMBEDDED_FILES {
+                self.note("PDF embedded file count limit reached (the rest were not read)");
+                break;
+            }
+            if self.budget.out_of_time() {
+                self.note(super::Stop::Time.reason());
+                break;
+            }
+            let Obj::Stream(dict, raw) = doc.get(num) else {
+                continue;
+            };
+            let leaf = name
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            let leaf = if leaf.is_empty() {
+                format!("embedded-{}", i + 1)
+            } else {
+                leaf
+            };
+            match decode_stream(doc, dict, raw, self.budget) {
+                Ok(bytes) => files.push((leaf, bytes)),
+                Err(DecodeError::Limit(reason)) => {
+                    self.note(reason);
+                    break;
+                }
+                Err(DecodeError::Unsupported) => {
+                    self.note("PDF embedded file with an unsupported filter is not scanned")
+                }
+            }
+        }
+        files
+    }
+
     fn form_fields(&mut self, out: &mut String) {
         let doc = self.doc;
         let Some(form) = doc
@@ -2089,6 +2253,84 @@ fn skip_inline_image(lex: &mut Lexer<'_>) {
         from = at + 2;
     }
     lex.pos = data.len();
+}
+
+/// The text of an XMP packet: element text and attribute values (XMP writes simple
+/// properties either way), without namespace declarations and identifiers; entities resolved.
+/// A small scanner rather than an XML parser: XMP is often not well-formed after editing.
+fn xmp_text(xml: &[u8], out: &mut String) {
+    let text = String::from_utf8_lossy(xml);
+    let mut rest: &str = &text;
+    while let Some(open) = rest.find('<') {
+        push_xml_text(&rest[..open], out);
+        let Some(close) = rest[open..].find('>') else {
+            rest = "";
+            break;
+        };
+        let tag = &rest[open + 1..open + close];
+        rest = &rest[open + close + 1..];
+        if tag.starts_with('?') || tag.starts_with('!') || tag.starts_with('/') {
+            out.push('\n');
+            continue;
+        }
+        // Attributes: name="value" or name='value'.
+        let mut attrs = tag.split_once(char::is_whitespace).map_or("", |(_, a)| a);
+        while let Some(eq) = attrs.find('=') {
+            let name = attrs[..eq].trim();
+            let after = attrs[eq + 1..].trim_start();
+            let Some(quote) = after.chars().next().filter(|q| *q == '"' || *q == '\'') else {
+                break;
+            };
+            let Some(end) = after[1..].find(quote) else {
+                break;
+            };
+            let value = &after[1..1 + end];
+            let skip = name.starts_with("xmlns")
+                || name.ends_with("about")
+                || name.ends_with("ID")
+                || name.ends_with(":parseType");
+            if !skip && !value.trim().is_empty() {
+                push_xml_text(value, out);
+                out.push('\n');
+            }
+            attrs = &after[1 + end + 1..];
+        }
+        out.push('\n');
+    }
+    push_xml_text(rest, out);
+}
+
+/// XML character data with the predefined and numeric entities resolved.
+fn push_xml_text(s: &str, out: &mut String) {
+    let mut rest = s;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        let after = &rest[amp + 1..];
+        let entity = after.find(';').filter(|&e| e <= 10).map(|e| &after[..e]);
+        let c = entity.and_then(|e| match e {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            n => n
+                .strip_prefix("#x")
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .or_else(|| n.strip_prefix('#').and_then(|d| d.parse().ok()))
+                .and_then(char::from_u32),
+        });
+        match (c, entity) {
+            (Some(c), Some(e)) => {
+                out.push(c);
+                rest = &after[e.len() + 1..];
+            }
+            _ => {
+                out.push('&');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
 }
 
 /// A PDF text string (annotations, fields): UTF-16BE or UTF-8 with a BOM, else PDFDocEncoding

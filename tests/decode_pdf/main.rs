@@ -3,4 +3,5 @@
 
 #[allow(dead_code)]
 mod common;
+mod metadata;
 mod pdf;
