@@ -1,5 +1,7 @@
 //! Office documents: Office Open XML (docx, xlsx, pptx) and OpenDocument (odt, ods, odp),
-//! which are zips of XML, and OLE compound files (legacy Office, and encrypted OOXML).
+//! which are zips of XML, their single-file XML forms (flat ODF, flat OPC, Word and Excel 2003
+//! XML: [`is_flat_xml`], [`flat_xml`]), and OLE compound files (legacy Office, and encrypted
+//! OOXML).
 //!
 //! Text is taken from the XML with quick-xml: paragraphs and rows become lines, cells are
 //! separated by tabs so that tables stay tabular for the detectors. Spreadsheet numbers are
@@ -360,6 +362,84 @@ pub fn odf(
     embedded(ctx, location, archive, entries, depth);
 }
 
+/// Single-file Office XML: flat ODF (`.fodt`, `.fods`, `.fodp`: an `office:document`
+/// root), flat OPC (Word and PowerPoint "XML document": a `pkg:package` of parts), Word 2003
+/// XML (`w:wordDocument`) and Excel 2003 XML (`Workbook` in the spreadsheet namespace).
+/// Recognised by their root element and namespace, whatever the file is called.
+pub fn is_flat_xml(data: &[u8]) -> bool {
+    flat_kind(data).is_some()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Flat {
+    Odf,
+    Opc,
+    Word2003,
+    Excel2003,
+}
+
+fn flat_kind(data: &[u8]) -> Option<Flat> {
+    let head = &data[..data.len().min(64 * 1024)];
+    let root = root_element(head);
+    let has = |ns: &[u8]| memchr::memmem::find(head, ns).is_some();
+    match root.as_slice() {
+        b"document" if has(b"urn:oasis:names:tc:opendocument:xmlns:office:1.0") => Some(Flat::Odf),
+        b"package" if has(b"schemas.microsoft.com/office/2006/xmlPackage") => Some(Flat::Opc),
+        b"wordDocument" if has(b"schemas.microsoft.com/office/word/2003/wordml") => {
+            Some(Flat::Word2003)
+        }
+        b"Workbook" if has(b"urn:schemas-microsoft-com:office:spreadsheet") => {
+            Some(Flat::Excel2003)
+        }
+        _ => None,
+    }
+}
+
+/// The text of a single-file Office XML document (see [`is_flat_xml`]), emitted at
+/// `location`. Parts stored in it as base64 (embedded objects, altChunk parts, and in flat
+/// OPC any part that is not XML) are decoded as attachments at `LOCATION/name`; images and
+/// fonts are skipped like in a package.
+pub fn flat_xml(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
+    let Some(kind) = flat_kind(data) else {
+        ctx.unscannable(location, "unknown XML office format");
+        return;
+    };
+    let markup = match kind {
+        Flat::Odf => &Markup::ODF,
+        Flat::Excel2003 => &Markup::SPREADSHEET_2003,
+        Flat::Opc | Flat::Word2003 => &Markup::OOXML,
+    };
+    let mut text = String::new();
+    let mut binaries = Vec::new();
+    let max_base64 = ctx.limits.max_part_bytes.saturating_mul(4) / 3;
+    let complete = xml_text_parts(data, markup, &mut text, &mut binaries, max_base64);
+    ctx.emit_text(location, &text);
+    if !complete {
+        ctx.unscannable(
+            location,
+            "part size limit reached (embedded data not all read)",
+        );
+    }
+    for (i, (name, base64)) in binaries.into_iter().enumerate() {
+        let name = name.trim_start_matches("wordml://").trim_start_matches('/');
+        let name = if name.is_empty() {
+            format!("object-{}", i + 1)
+        } else {
+            name.to_string()
+        };
+        if ooxml_media(&name) || name.ends_with(".rels") {
+            continue;
+        }
+        match mail_parser::decoders::base64::base64_decode(base64.as_bytes()) {
+            Some(bytes) => as_attachment(ctx, location, &name, &bytes, depth),
+            None => {
+                let leaf = name.rsplit('/').next().unwrap_or(&name);
+                ctx.unscannable(&format!("{location}/{leaf}"), "corrupt base64 data")
+            }
+        }
+    }
+}
+
 /// Which elements end a line or a cell, per format.
 struct Markup {
     line: &'static [&'static [u8]],
@@ -389,6 +469,14 @@ impl Markup {
         space: &[],
         every_element: false,
     };
+    /// Excel 2003 XML: `Row`, `Cell`; comments and named ranges on lines of their own.
+    const SPREADSHEET_2003: Markup = Markup {
+        line: &[b"Row", b"Comment", b"NamedRange", b"P", b"Br"],
+        cell: &[b"Cell"],
+        tab: &[],
+        space: &[],
+        every_element: false,
+    };
     const DATA: Markup = Markup {
         line: &[],
         cell: &[],
@@ -406,18 +494,68 @@ impl Markup {
 }
 
 /// All character data of an XML part, with line and cell breaks where the markup has them.
+/// Base64 data elements (images, embedded objects of flat files) are left out.
 fn xml_text(xml: &[u8], markup: &Markup, out: &mut String) {
+    xml_text_parts(xml, markup, out, &mut Vec::new(), usize::MAX);
+}
+
+/// Elements holding base64 data in single-file formats: flat OPC `pkg:binaryData` (the part
+/// named by the enclosing `pkg:part`), Word 2003 `w:binData`, flat ODF `office:binary-data`.
+const BINARY_ELEMENTS: &[&[u8]] = &[b"binaryData", b"binData", b"binary-data"];
+
+/// [`xml_text`], also collecting base64 data elements as `(name, base64 text)` in `binaries`
+/// (at most `max_base64` characters in all; `false` when some were cut).
+fn xml_text_parts(
+    xml: &[u8],
+    markup: &Markup,
+    out: &mut String,
+    binaries: &mut Vec<(String, String)>,
+    max_base64: usize,
+) -> bool {
     let mut reader = Reader::from_reader(xml);
     let mut buf = Vec::new();
+    let mut part_name = String::new();
+    let mut in_binary = false;
+    let mut base64_total = 0usize;
+    let mut complete = true;
     loop {
         match reader.read_event_into(&mut buf) {
+            Ok(Event::Start(e)) => {
+                let local = e.local_name();
+                let name = local.as_ref();
+                let attr = |key: &[u8]| {
+                    e.attributes()
+                        .flatten()
+                        .find(|a| a.key.local_name().as_ref() == key)
+                        .and_then(|a| a.unescape_value().ok().map(|v| v.into_owned()))
+                };
+                if name == b"part" {
+                    part_name = attr(b"name").unwrap_or_default();
+                } else if BINARY_ELEMENTS.contains(&name) {
+                    in_binary = true;
+                    let label = attr(b"name").unwrap_or_else(|| part_name.clone());
+                    binaries.push((label, String::new()));
+                }
+            }
+            Ok(Event::Text(t)) if in_binary => {
+                if let Some((_, data)) = binaries.last_mut() {
+                    let chunk = String::from_utf8_lossy(&t);
+                    let chunk: String = chunk.chars().filter(|c| !c.is_whitespace()).collect();
+                    base64_total += chunk.len();
+                    if base64_total > max_base64 {
+                        complete = false;
+                    } else {
+                        data.push_str(&chunk);
+                    }
+                }
+            }
             Ok(Event::Text(t)) => {
                 if let Ok(s) = t.decode() {
                     push_unescaped(out, &s);
                 }
             }
-            Ok(Event::CData(t)) => out.push_str(&String::from_utf8_lossy(&t)),
-            Ok(Event::GeneralRef(r)) => push_entity(out, &r),
+            Ok(Event::CData(t)) if !in_binary => out.push_str(&String::from_utf8_lossy(&t)),
+            Ok(Event::GeneralRef(r)) if !in_binary => push_entity(out, &r),
             Ok(Event::Empty(e)) => {
                 let local = e.local_name();
                 let name = local.as_ref();
@@ -432,7 +570,9 @@ fn xml_text(xml: &[u8], markup: &Markup, out: &mut String) {
             Ok(Event::End(e)) => {
                 let local = e.local_name();
                 let name = local.as_ref();
-                if markup.line.contains(&name) || markup.every_element {
+                if BINARY_ELEMENTS.contains(&name) {
+                    in_binary = false;
+                } else if markup.line.contains(&name) || markup.every_element {
                     out.push('\n');
                 } else if markup.cell.contains(&name) {
                     out.push('\t');
@@ -443,6 +583,7 @@ fn xml_text(xml: &[u8], markup: &Markup, out: &mut String) {
         }
         buf.clear();
     }
+    complete
 }
 
 fn push_unescaped(out: &mut String, s: &str) {
@@ -810,6 +951,75 @@ mod tests {
         );
         assert!(looks_like_xml(b"\xEF\xBB\xBF <root xmlns=\"u\"/>"));
         assert!(!looks_like_xml(b"<html><body>hi</body></html>"));
+    }
+
+    #[derive(Default)]
+    struct Seen {
+        text: Vec<(String, String)>,
+        unscannable: Vec<(String, String)>,
+    }
+
+    impl crate::decode::Sink for Seen {
+        fn text(&mut self, location: &str, text: &str) {
+            self.text.push((location.to_string(), text.to_string()));
+        }
+        fn encrypted(&mut self, _: &str, _: &str) {}
+        fn unscannable(&mut self, location: &str, reason: &str) {
+            self.unscannable
+                .push((location.to_string(), reason.to_string()));
+        }
+    }
+
+    fn flat(data: &str) -> Seen {
+        let limits = crate::limits::Limits::default();
+        let mut seen = Seen::default();
+        let mut ctx = Ctx::new(&limits, &mut seen);
+        assert!(is_flat_xml(data.as_bytes()));
+        flat_xml(&mut ctx, "attachment:f", data.as_bytes(), 0);
+        seen
+    }
+
+    fn text_at(seen: &Seen, location: &str) -> String {
+        seen.text
+            .iter()
+            .filter(|(l, _)| l == location)
+            .map(|(_, t)| t.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn flat_odf_runs_are_joined() {
+        let seen = flat(
+            r#"<?xml version="1.0"?><office:document xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:text><text:p>SSN: 536-<text:span>22</text:span>-4817</text:p><draw:image xmlns:draw="d"><office:binary-data>iVBORw0KGgo=</office:binary-data></draw:image></office:text></office:body></office:document>"#,
+        );
+        let text = text_at(&seen, "attachment:f");
+        assert!(text.contains("SSN: 536-22-4817"), "{text}");
+        assert!(!text.contains("iVBOR"));
+    }
+
+    #[test]
+    fn flat_opc_parts_and_binary_parts_are_read() {
+        // "<p>SSN: 536-22-4817</p>" in base64.
+        let seen = flat(
+            r#"<?xml version="1.0"?><?mso-application progid="Word.Document"?><pkg:package xmlns:pkg="http://schemas.microsoft.com/office/2006/xmlPackage"><pkg:part pkg:name="/word/document.xml"><pkg:xmlData><w:document xmlns:w="w"><w:body><w:p><w:r><w:t>Dear </w:t></w:r><w:r><w:t>Sam</w:t></w:r></w:p></w:body></w:document></pkg:xmlData></pkg:part><pkg:part pkg:name="/word/afchunk.htm"><pkg:binaryData>PHA+U1NOOiA1MzYt
+MjItNDgxNzwvcD4=</pkg:binaryData></pkg:part><pkg:part pkg:name="/word/media/image1.png"><pkg:binaryData>iVBORw0KGgo=</pkg:binaryData></pkg:part></pkg:package>"#,
+        );
+        assert!(text_at(&seen, "attachment:f").contains("Dear Sam"));
+        assert!(text_at(&seen, "attachment:f/afchunk.htm").contains("SSN: 536-22-4817"));
+        assert!(seen.text.iter().all(|(l, _)| !l.contains("image1")));
+    }
+
+    #[test]
+    fn word_and_excel_2003_xml() {
+        let seen = flat(
+            r#"<w:wordDocument xmlns:w="http://schemas.microsoft.com/office/word/2003/wordml"><w:body><w:p><w:r><w:t>SSN: 536-</w:t></w:r><w:r><w:t>22-4817</w:t></w:r></w:p></w:body></w:wordDocument>"#,
+        );
+        assert!(text_at(&seen, "attachment:f").contains("SSN: 536-22-4817"));
+        let seen = flat(
+            r#"<?xml version="1.0"?><Workbook xmlns="urn:schemas-microsoft-com:office:spreadsheet" xmlns:ss="urn:schemas-microsoft-com:office:spreadsheet"><Worksheet ss:Name="S"><Table><Row><Cell><Data ss:Type="String">SSN</Data></Cell><Cell><Data ss:Type="String">536-22-4817</Data></Cell></Row></Table></Worksheet></Workbook>"#,
+        );
+        assert!(text_at(&seen, "attachment:f").contains("SSN\t536-22-4817\t\n"));
+        assert!(!is_flat_xml(b"<document><x>1</x></document>"));
     }
 
     #[test]
