@@ -177,10 +177,10 @@ fn root_element(xml: &[u8]) -> Vec<u8> {
     Vec::new()
 }
 
-/// One relationship: its type (the last segment of the type URI, `sharedStrings`,
-/// `aFChunk`...) and its target part, resolved to a zip entry name. External targets are left
-/// out.
-fn relationships(rels_name: &str, xml: &[u8]) -> Vec<(String, String)> {
+/// Every relationship of a `.rels` part: its type (the last segment of the type URI,
+/// `sharedStrings`, `aFChunk`...), its target (an internal one resolved to a zip entry name,
+/// an external one as written), and whether it is external (a hyperlink, a linked file).
+fn relationships_all(rels_name: &str, xml: &[u8]) -> Vec<(String, String, bool)> {
     // `word/_rels/document.xml.rels` describes `word/document.xml`: targets are relative to
     // `word/`; `_rels/.rels` describes the package: relative to the root.
     let base = rels_name
@@ -211,8 +211,10 @@ fn relationships(rels_name: &str, xml: &[u8]) -> Vec<(String, String)> {
                         _ => {}
                     }
                 }
-                if !external && !target.is_empty() {
-                    out.push((kind, resolve_target(&base, &target)));
+                if external {
+                    out.push((kind, target, true));
+                } else if !target.is_empty() {
+                    out.push((kind, resolve_target(&base, &target), false));
                 }
             }
             Ok(Event::Eof) | Err(_) => break,
@@ -251,6 +253,29 @@ fn resolve_target(base: &str, target: &str) -> String {
     segments.join("/")
 }
 
+/// `%XX` escapes of an address decoded (as UTF-8, lossily): the value a reader sees.
+fn percent_decoded(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).and_then(|&b| hex(b)),
+                bytes.get(i + 2).and_then(|&b| hex(b)),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Relationship types whose targets are media or binary data that is not scanned.
 fn media_relationship(kind: &str) -> bool {
     matches!(
@@ -284,9 +309,14 @@ pub fn ooxml(
     let mut media_targets = std::collections::HashSet::new();
     let mut file_targets = std::collections::HashSet::new();
     let mut shared_target: Option<String> = None;
+    // Hyperlink and linked-file addresses are read like the text: a reader sees them.
+    let mut external_links = String::new();
     for (name, rels) in read_parts(ctx, location, archive, entries, |n| n.ends_with(".rels")) {
-        for (kind, target) in relationships(&name, &rels) {
-            if media_relationship(&kind) {
+        for (kind, target, external) in relationships_all(&name, &rels) {
+            if external {
+                external_links.push_str(&percent_decoded(&target));
+                external_links.push('\n');
+            } else if media_relationship(&kind) {
                 media_targets.insert(target);
             } else if matches!(kind.as_str(), "aFChunk" | "package" | "oleObject") {
                 file_targets.insert(target);
@@ -322,8 +352,9 @@ pub fn ooxml(
         .map(|(_, _, b)| shared_strings(b))
         .unwrap_or_default();
     let mut text = String::new();
+    text.push_str(&external_links);
     for (name, root, bytes) in &xml_parts {
-        match root.as_slice() {
+        let whole = match root.as_slice() {
             // The table in use is read through the cells that refer to it; another one is
             // read as text.
             b"sst" if shared_target.as_ref().is_none_or(|t| t == name) => continue,
@@ -332,6 +363,12 @@ pub fn ooxml(
             // Custom XML data: every element is a field of its own.
             _ if name.starts_with("customXml/") => xml_text(bytes, &Markup::DATA, &mut text),
             _ => xml_text(bytes, &Markup::OOXML, &mut text),
+        };
+        if !whole {
+            ctx.unscannable(
+                &format!("{location}/{name}"),
+                "corrupt XML (the rest of the part was not read)",
+            );
         }
         text.push('\n');
     }
@@ -352,10 +389,15 @@ pub fn odf(
     depth: usize,
 ) {
     let mut text = String::new();
-    for (_, part) in read_parts(ctx, location, archive, entries, |n| {
+    for (name, part) in read_parts(ctx, location, archive, entries, |n| {
         n.ends_with(".xml") && !n.ends_with("settings.xml") && !n.ends_with("manifest.xml")
     }) {
-        xml_text(&part, &Markup::ODF, &mut text);
+        if !xml_text(&part, &Markup::ODF, &mut text) {
+            ctx.unscannable(
+                &format!("{location}/{name}"),
+                "corrupt XML (the rest of the part was not read)",
+            );
+        }
         text.push('\n');
     }
     ctx.emit_text(location, &text);
@@ -412,8 +454,12 @@ pub fn flat_xml(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
     let mut text = String::new();
     let mut binaries = Vec::new();
     let max_base64 = ctx.limits.max_part_bytes.saturating_mul(4) / 3;
-    let complete = xml_text_parts(data, markup, &mut text, &mut binaries, max_base64);
+    let (complete, well_formed) =
+        xml_text_parts(data, markup, &mut text, &mut binaries, max_base64);
     ctx.emit_text(location, &text);
+    if !well_formed {
+        ctx.unscannable(location, "corrupt XML (the rest of the file was not read)");
+    }
     if !complete {
         ctx.unscannable(
             location,
@@ -495,8 +541,9 @@ impl Markup {
 
 /// All character data of an XML part, with line and cell breaks where the markup has them.
 /// Base64 data elements (images, embedded objects of flat files) are left out.
-fn xml_text(xml: &[u8], markup: &Markup, out: &mut String) {
-    xml_text_parts(xml, markup, out, &mut Vec::new(), usize::MAX);
+/// `false` when the XML is malformed and the rest of it was not read.
+fn xml_text(xml: &[u8], markup: &Markup, out: &mut String) -> bool {
+    xml_text_parts(xml, markup, out, &mut Vec::new(), usize::MAX).1
 }
 
 /// Elements holding base64 data in single-file formats: flat OPC `pkg:binaryData` (the part
@@ -504,16 +551,18 @@ fn xml_text(xml: &[u8], markup: &Markup, out: &mut String) {
 const BINARY_ELEMENTS: &[&[u8]] = &[b"binaryData", b"binData", b"binary-data"];
 
 /// [`xml_text`], also collecting base64 data elements as `(name, base64 text)` in `binaries`
-/// (at most `max_base64` characters in all; `false` when some were cut).
+/// (at most `max_base64` characters in all). Returns whether all base64 data was kept, and
+/// whether the XML was read to its end (`false`: malformed).
 fn xml_text_parts(
     xml: &[u8],
     markup: &Markup,
     out: &mut String,
     binaries: &mut Vec<(String, String)>,
     max_base64: usize,
-) -> bool {
+) -> (bool, bool) {
     let mut reader = Reader::from_reader(xml);
     let mut buf = Vec::new();
+    let mut well_formed = true;
     let mut part_name = String::new();
     let mut in_binary = false;
     let mut base64_total = 0usize;
@@ -578,12 +627,16 @@ fn xml_text_parts(
                     out.push('\t');
                 }
             }
-            Ok(Event::Eof) | Err(_) => break,
+            Ok(Event::Eof) => break,
+            Err(_) => {
+                well_formed = false;
+                break;
+            }
             _ => {}
         }
         buf.clear();
     }
-    complete
+    (complete, well_formed)
 }
 
 fn push_unescaped(out: &mut String, s: &str) {
@@ -655,8 +708,9 @@ fn shared_strings(xml: &[u8]) -> Vec<String> {
     strings
 }
 
-/// One worksheet as text: a line per row, cells separated by tabs.
-fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) {
+/// One worksheet as text: a line per row, cells separated by tabs. `false` when the XML is
+/// malformed and the rest of the sheet was not read.
+fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) -> bool {
     let mut reader = Reader::from_reader(xml);
     let mut buf = Vec::new();
     let mut cell_type: Vec<u8> = Vec::new();
@@ -730,7 +784,8 @@ fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) {
                 b"row" => out.push('\n'),
                 _ => {}
             },
-            Ok(Event::Eof) | Err(_) => break,
+            Ok(Event::Eof) => return true,
+            Err(_) => return false,
             _ => {}
         }
         buf.clear();
@@ -931,13 +986,26 @@ mod tests {
         );
         let rels = br#"<Relationships><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/aFChunk" Target="chunk.htm"/><Relationship Id="rId2" Type="http://x/hyperlink" Target="https://example.com/" TargetMode="External"/></Relationships>"#;
         assert_eq!(
-            relationships("word/_rels/document.xml.rels", rels),
-            vec![("aFChunk".to_string(), "word/chunk.htm".to_string())]
+            relationships_all("word/_rels/document.xml.rels", rels),
+            vec![
+                ("aFChunk".to_string(), "word/chunk.htm".to_string(), false),
+                (
+                    "hyperlink".to_string(),
+                    "https://example.com/".to_string(),
+                    true
+                )
+            ]
         );
         assert_eq!(
-            relationships("_rels/.rels", br#"<Relationships><Relationship Type="a/officeDocument" Target="doc/main.xml"/></Relationships>"#),
-            vec![("officeDocument".to_string(), "doc/main.xml".to_string())]
+            relationships_all("_rels/.rels", br#"<Relationships><Relationship Type="a/officeDocument" Target="doc/main.xml"/></Relationships>"#),
+            vec![("officeDocument".to_string(), "doc/main.xml".to_string(), false)]
         );
+    }
+
+    #[test]
+    fn addresses_are_percent_decoded() {
+        assert_eq!(percent_decoded("a?SSN%3A%20536%2"), "a?SSN: 536%2");
+        assert_eq!(percent_decoded("%C3%A9%zz"), "é%zz");
     }
 
     #[test]
