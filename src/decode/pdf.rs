@@ -18,6 +18,7 @@
 //!   breaks come from text positions and glyph widths;
 //! - annotation contents (comments) and interactive form field values (`/T: /V`), since
 //!   filled-in forms keep their values there rather than in the page content;
+//! - bookmarks (outline titles) and link addresses (URI actions);
 //! - the document information dictionary (`/Title`, `/Subject`, `/Keywords`, `/Author` and
 //!   any custom entry) and XMP metadata streams (`/Type /Metadata`: element text and attribute
 //!   values);
@@ -2066,8 +2067,57 @@ impl Extractor<'_, '_> {
                 }
             }
         }
+        // Bookmarks (the outline a reader shows beside the pages), depth first.
+        if let Some(outlines) = doc
+            .catalog()
+            .and_then(|c| doc.dict_of(c.get(&b"Outlines"[..])))
+        {
+            let mut stack: Vec<&Obj> = outlines.get(&b"First"[..]).into_iter().collect();
+            let mut seen = HashSet::new();
+            let mut count = 0;
+            while let Some(node) = stack.pop() {
+                count += 1;
+                if count > MAX_FIELDS {
+                    break;
+                }
+                if let Obj::Ref(num, _) = node
+                    && !seen.insert(*num)
+                {
+                    continue;
+                }
+                let Some(item) = doc.dict_of(Some(node)) else {
+                    continue;
+                };
+                if let Some(Obj::Str(title)) = item.get(&b"Title"[..]).map(|t| doc.resolve(t)) {
+                    out.push_str(&text_string(title));
+                    out.push('\n');
+                }
+                stack.extend(item.get(&b"Next"[..]));
+                stack.extend(item.get(&b"First"[..]));
+            }
+        }
         let mut numbers: Vec<u32> = doc.objects.keys().copied().collect();
         numbers.sort_unstable();
+        // Link addresses (URI actions, in an object of their own or in an annotation).
+        let mut uris = 0;
+        for num in &numbers {
+            let Some(dict) = doc.get(*num).dict() else {
+                continue;
+            };
+            let action = match dict.get(&b"A"[..]) {
+                Some(Obj::Dict(a)) => Some(&**a),
+                _ => None,
+            };
+            for d in std::iter::once(dict).chain(action) {
+                if let Some(Obj::Str(uri)) = d.get(&b"URI"[..]).map(|u| doc.resolve(u)) {
+                    uris += 1;
+                    if uris <= MAX_FIELDS {
+                        out.push_str(&String::from_utf8_lossy(uri));
+                        out.push('\n');
+                    }
+                }
+            }
+        }
         // XMP metadata streams.
         let mut metadata = 0;
         for num in &numbers {

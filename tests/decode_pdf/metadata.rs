@@ -147,3 +147,25 @@ fn pdfs_embedded_in_pdfs_stop_at_the_depth_limit() {
         "nesting depth limit reached"
     ));
 }
+
+#[test]
+fn bookmarks_and_link_addresses_are_read() {
+    let data = doc(
+        "Quarterly review",
+        "/Outlines 6 0 R",
+        "",
+        vec![
+            b"<< /Type /Outlines /First 7 0 R /Last 8 0 R >>".to_vec(),
+            b"<< /Title (Chapter one) /Parent 6 0 R /Next 8 0 R /First 9 0 R >>".to_vec(),
+            b"<< /Title (Employee SSN: 536-22-4817) /Parent 6 0 R /Prev 7 0 R /Next 7 0 R >>".to_vec(),
+            b"<< /Title (Section 1.1) /Parent 7 0 R >>".to_vec(),
+            b"<< /Type /Annot /Subtype /Link /Rect [0 0 10 10] /A << /S /URI /URI (https://hr.city.test/?id=8842) >> >>".to_vec(),
+        ],
+    );
+    let r = decode("book.pdf", &data);
+    r.assert_text(
+        "attachment:book.pdf",
+        "Chapter one\nSection 1.1\nEmployee SSN: 536-22-4817",
+    );
+    r.assert_text("attachment:book.pdf", "https://hr.city.test/?id=8842");
+}
