@@ -150,6 +150,16 @@ fn ooxml_media(name: &str) -> bool {
         )
 }
 
+/// Names of formats [`super::crypto::media_kind`] recognises by their bytes.
+fn raster_or_media_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let ext = lower.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    matches!(
+        ext,
+        "png" | "jpg" | "jpeg" | "gif" | "bmp" | "tif" | "tiff" | "mp3" | "mp4" | "m4a" | "wav"
+    )
+}
+
 /// Does this part's content look like XML (whatever its name)?
 fn looks_like_xml(bytes: &[u8]) -> bool {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
@@ -330,13 +340,32 @@ pub fn ooxml(
             || n == "[Content_Types].xml"
             || (media_targets.contains(n) || ooxml_media(n)) && !file_targets.contains(n)
     };
-    let parts = read_parts(ctx, location, archive, entries, |n| !skip(n));
+    // A part named like an image or a recording whose bytes are text is read (like a CSV
+    // labelled image/png in a message): a look at its first bytes decides.
+    let disguised: std::collections::HashSet<String> = entries
+        .iter()
+        .filter(|e| !e.is_dir && !e.encrypted && skip(&e.name) && raster_or_media_name(&e.name))
+        .filter(|e| {
+            let mut head = Vec::new();
+            archive.by_index(e.index).is_ok_and(|f| {
+                std::io::Read::read_to_end(&mut std::io::Read::take(f, 64), &mut head).is_ok()
+            }) && !head.is_empty()
+                && super::crypto::media_kind(&head).is_none()
+                && super::looks_like_text(&head)
+        })
+        .map(|e| e.name.clone())
+        .collect();
+    let parts = read_parts(ctx, location, archive, entries, |n| {
+        !skip(n) || disguised.contains(n)
+    });
     // Spreadsheet cells refer to the shared-string table: read it first. The one the
     // workbook's relationships name, else any part whose root is `sst`.
     let mut xml_parts = Vec::new();
     let mut files = Vec::new();
     for (name, bytes) in parts {
-        let is_file = file_targets.contains(&name) || name.contains("/embeddings/");
+        let is_file = file_targets.contains(&name)
+            || name.contains("/embeddings/")
+            || disguised.contains(&name);
         if !is_file && (name.ends_with(".xml") || name.ends_with(".vml") || looks_like_xml(&bytes))
         {
             let root = root_element(&bytes);
