@@ -175,7 +175,8 @@ impl<'a> Ctx<'a> {
             Format::Zip => archive::zip(self, location, data, depth),
             Format::Gzip => archive::gzip(self, location, name, data, depth),
             Format::Tar => archive::tar(self, location, data, depth),
-            Format::Pdf => pdf::extract(self, location, data),
+            Format::Pdf => pdf::extract_at(self, location, data, depth),
+            Format::FlatOffice => office::flat_xml(self, location, data, depth),
             Format::Rtf => rtf::extract(self, location, data),
             Format::Ole => office::ole(self, location, data),
             Format::Message => mime::nested(self, location, data, depth + 1),
@@ -236,6 +237,8 @@ pub enum Format {
     Smime,
     /// Detached S/MIME or PGP signature, or PGP/MIME's control part: no content of its own.
     Signature,
+    /// Single-file Office XML: flat ODF (.fodt/.fods/.fodp), flat OPC, Word/Excel 2003 XML.
+    FlatOffice,
     /// S/MIME opaque-signed data: the content is inside the signature structure and is not
     /// unpacked yet, so it is reported unscannable (never taken for encrypted or clean).
     SignedOpaque,
@@ -301,6 +304,9 @@ impl Format {
                     "{ctype} declared, but the content is not {ctype}"
                 ));
             }
+        }
+        if office::is_flat_xml(data) {
+            return Format::FlatOffice;
         }
         if ctype == "message/rfc822" || ext == "eml" || looks_like_message(data) {
             return Format::Message;

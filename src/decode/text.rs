@@ -349,10 +349,20 @@ fn zero_rhythm(data: &[u8]) -> Option<Wide> {
     let quarter = head.len() / 4;
     let most = |n: usize| n * 10 >= quarter * 9;
     let few = |n: usize| n * 10 <= quarter;
-    if head.len() % 4 == 0 && few(zeros[0]) && most(zeros[1]) && most(zeros[2]) && most(zeros[3]) {
+    if head.len().is_multiple_of(4)
+        && few(zeros[0])
+        && most(zeros[1])
+        && most(zeros[2])
+        && most(zeros[3])
+    {
         return Some(Wide::Utf32Le);
     }
-    if head.len() % 4 == 0 && most(zeros[0]) && most(zeros[1]) && most(zeros[2]) && few(zeros[3]) {
+    if head.len().is_multiple_of(4)
+        && most(zeros[0])
+        && most(zeros[1])
+        && most(zeros[2])
+        && few(zeros[3])
+    {
         return Some(Wide::Utf32Be);
     }
     if few(zeros[0]) && few(zeros[2]) && most(zeros[1]) && most(zeros[3]) {
