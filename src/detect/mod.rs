@@ -874,39 +874,175 @@ fn char_span(text: &str, mut s: usize, mut e: usize) -> Option<(usize, usize)> {
     (e > s).then_some((s, e))
 }
 
-/// Characters dropped by [`normalize`]: zero-width space/joiners, word joiner, BOM, soft hyphen.
+/// Characters dropped by [`normalize`], as inclusive ranges: Unicode's
+/// Default_Ignorable_Code_Point set (Unicode 16), the characters a reader does not see and NFKC
+/// keeps: soft hyphen, combining grapheme joiner, Arabic letter mark, Hangul fillers, Khmer
+/// inherent vowels, Mongolian variation selectors and vowel separator, zero-width space and
+/// joiners, left-to-right and right-to-left marks, bidirectional embeddings and isolates, word
+/// joiner and invisible operators, variation selectors, BOM, shorthand format controls, musical
+/// beam controls, tag characters and the variation selectors supplement (U+E0000–E0FFF).
+const INVISIBLE: [(u32, u32); 17] = [
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+];
+
+/// Dashes that word processors put in place of a hyphen (`123–45–6789`), made `-`.
+const DASHES: [(u32, u32); 4] = [
+    (0x2010, 0x2015),
+    (0x2212, 0x2212),
+    (0xFE58, 0xFE58),
+    (0xFE63, 0xFE63),
+];
+
+/// The digit zero of every block of decimal digits outside ASCII (general category Nd, Unicode
+/// 16), in ascending order. Unicode puts each block's ten digits in a row, zero first, so a
+/// digit's value is its distance from the zero before it. NFKC already maps the full-width and
+/// mathematical ones (U+FF10, U+1D7CE…); the others (Arabic-Indic, Devanagari, Bengali, Thai…)
+/// it keeps.
+const DIGIT_ZEROS: [u32; 75] = [
+    0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66, 0xDE6,
+    0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50,
+    0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x10D40, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0,
+    0x11650, 0x116C0, 0x116D0, 0x116DA, 0x11730, 0x118E0, 0x11950, 0x11BF0, 0x11C50, 0x11D50,
+    0x11DA0, 0x11F50, 0x16130, 0x16A60, 0x16AC0, 0x16B50, 0x16D70, 0x1CCF0, 0x1D7CE, 0x1D7D8,
+    0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E4F0, 0x1E5F1, 0x1E950, 0x1FBF0,
+];
+
+/// Code points below this are looked up in [`REPLACED`]; above, the lists are searched.
+const TABLE_END: u32 = 0x20000;
+
+/// One bit per code point of planes 0 and 1 (16 KiB): is it in [`INVISIBLE`] or [`DASHES`], or
+/// a decimal digit of [`DIGIT_ZEROS`]? So the pass over every non-ASCII character that decides
+/// whether a text needs a copy costs one lookup per character, whatever the script.
+static REPLACED: [u64; (TABLE_END / 64) as usize] = {
+    const fn mark(t: &mut [u64; (TABLE_END / 64) as usize], from: u32, to: u32) {
+        let mut cp = from;
+        while cp <= to && cp < TABLE_END {
+            t[(cp / 64) as usize] |= 1 << (cp % 64);
+            cp += 1;
+        }
+    }
+    let mut t = [0u64; (TABLE_END / 64) as usize];
+    let mut i = 0;
+    while i < INVISIBLE.len() {
+        mark(&mut t, INVISIBLE[i].0, INVISIBLE[i].1);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < DASHES.len() {
+        mark(&mut t, DASHES[i].0, DASHES[i].1);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < DIGIT_ZEROS.len() {
+        mark(&mut t, DIGIT_ZEROS[i], DIGIT_ZEROS[i] + 9);
+        i += 1;
+    }
+    t
+};
+
+/// Could [`normalize`] drop or replace `c` (besides NFKC)? Exact below [`TABLE_END`] (one
+/// comparison for Latin-1, one lookup for the rest); above it, true means "look in the lists".
+#[inline]
+fn maybe_replaced(c: char) -> bool {
+    let cp = u32::from(c);
+    if cp < 0x300 {
+        return cp == 0xAD;
+    }
+    cp >= TABLE_END
+        || REPLACED
+            .get((cp / 64) as usize)
+            .is_some_and(|w| w & (1 << (cp % 64)) != 0)
+}
+
+/// Is `c` in one of `ranges` (sorted, not overlapping)?
+fn in_ranges(ranges: &[(u32, u32)], c: char) -> bool {
+    let cp = u32::from(c);
+    ranges
+        .iter()
+        .take_while(|r| r.0 <= cp)
+        .any(|&(_, b)| cp <= b)
+}
+
+/// A character dropped by [`normalize`] (see [`INVISIBLE`]).
 fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{00AD}'
-    )
+    maybe_replaced(c) && in_ranges(&INVISIBLE, c)
 }
 
-/// Dashes that word processors put in place of a hyphen (`123–45–6789`).
+/// A dash made `-` by [`normalize`].
 fn is_dash(c: char) -> bool {
-    matches!(
-        c,
-        '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}'
-    )
+    maybe_replaced(c) && in_ranges(&DASHES, c)
 }
 
-/// Unicode NFKC (full-width digits become ASCII), zero-width characters and soft hyphens
-/// removed, typographic dashes made `-`. ASCII text, and text that is already in that form,
-/// is returned as it is, without a copy.
+/// The ASCII digit of a non-ASCII decimal digit (`٥` → `5`, `५` → `5`), or None.
+fn ascii_digit(c: char) -> Option<char> {
+    if !maybe_replaced(c) {
+        return None;
+    }
+    let cp = u32::from(c);
+    let i = DIGIT_ZEROS.partition_point(|&z| z <= cp).checked_sub(1)?;
+    char::from_digit(cp - DIGIT_ZEROS.get(i)?, 10)
+}
+
+/// Does [`normalize`] drop or replace `c` (besides NFKC)?
+#[inline]
+fn is_replaced(c: char) -> bool {
+    maybe_replaced(c)
+        && (u32::from(c) < TABLE_END
+            || in_ranges(&INVISIBLE, c)
+            || in_ranges(&DASHES, c)
+            || ascii_digit(c).is_some())
+}
+
+/// One character after NFKC: typographic dashes made `-`, decimal digits of any script made
+/// ASCII.
+fn replace(c: char) -> char {
+    if !maybe_replaced(c) {
+        c
+    } else if is_dash(c) {
+        '-'
+    } else {
+        ascii_digit(c).unwrap_or(c)
+    }
+}
+
+/// Unicode NFKC (full-width digits become ASCII), invisible characters (see [`INVISIBLE`])
+/// removed, typographic dashes made `-`, decimal digits of every script made ASCII (`٥٣٦` →
+/// `536`). ASCII text, and text that is already in that form, is returned as it is, without a
+/// copy.
 ///
 /// Only the non-ASCII stretches (with the ASCII character before each, which a combining mark
 /// may attach to) go through the normaliser; ASCII between them is copied as it is. That gives
 /// the same result as normalising the whole text, because no character composes with a
 /// following ASCII character, and it is many times faster on mail that is mostly ASCII with an
-/// occasional no-break space.
+/// occasional no-break space. Whether a stretch needs work is seen in one pass: the NFKC quick
+/// check reads every character (unless it finds one that is not normalised), and the same pass
+/// looks for characters to drop or replace.
 pub fn normalize(text: &str) -> Cow<'_, str> {
     if text.is_ascii() {
         return Cow::Borrowed(text);
     }
     let needs_work = non_ascii_stretches(text).any(|(s, e)| {
         let part = text.get(s..e).unwrap_or("");
-        part.chars().any(|c| is_invisible(c) || is_dash(c))
-            || is_nfkc_quick(part.chars()) != IsNormalized::Yes
+        let mut replaced = false;
+        let quick = is_nfkc_quick(part.chars().inspect(|&c| replaced |= is_replaced(c)));
+        replaced || quick != IsNormalized::Yes
     });
     if !needs_work {
         return Cow::Borrowed(text);
@@ -920,7 +1056,7 @@ pub fn normalize(text: &str) -> Cow<'_, str> {
             part.chars()
                 .filter(|&c| !is_invisible(c))
                 .nfkc()
-                .map(|c| if is_dash(c) { '-' } else { c }),
+                .map(replace),
         );
         copied = e;
     }

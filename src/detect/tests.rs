@@ -1112,3 +1112,500 @@ fn past_the_per_pattern_limit_the_text_is_reported_truncated() {
     assert!(f.truncated);
     assert!(f.matches.iter().any(|m| m.kind == "us_ssn"));
 }
+
+// ---- issue 13, class 7: separators and characters ----
+
+/// `digits` written with the decimal digits of the script whose zero is `zero`.
+fn in_script(digits: &str, zero: u32) -> String {
+    digits
+        .chars()
+        .map(|c| match c.to_digit(10) {
+            Some(d) => char::from_u32(zero + d).unwrap(),
+            None => c,
+        })
+        .collect()
+}
+
+#[test]
+fn ssn_with_dots_slashes_tabs_and_mixed_separators() {
+    // Dots: a clear format, like dashes and spaces.
+    assert_kind("Her number is 536.22.4817.", "us_ssn", Medium);
+    assert_kind("SSN 536.22.4817", "us_ssn", High);
+    assert_kind("ITIN 912.70.1234", "us_itin", High);
+    // Separators that also make dates, paths and table rows: with an SSN word near.
+    for t in [
+        "SSN: 536/22/4817",
+        "SSN\t536\t22\t4817",
+        "social security number 536-22 4817",
+        "SSN 536 22-4817",
+        "SSN 536  22  4817",
+        "SSN 536 - 22 - 4817",
+        "SSN 536_22_4817",
+        "SSN 536\\22\\4817",
+        "SSN 536 / 22 / 4817",
+        "536/22/4817 (SSN)",
+        "ss# 536.22/4817",
+    ] {
+        assert_kind(t, "us_ssn", High);
+    }
+    // Masked to the last four digits.
+    let f = found("SSN: 536/22/4817");
+    assert!(f.iter().all(|x| x.2 == "***/**/4817"), "{f:?}");
+    let f = found("SSN\t536\t22\t4817");
+    assert!(
+        f.iter()
+            .all(|x| x.2.chars().filter(|c| c.is_ascii_digit()).count() <= 4),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn loose_ssn_separators_need_an_ssn_word() {
+    for t in [
+        "536/22/4817",
+        "ref 536/22/4817",
+        "Ref. 123/45/2019 of the council",
+        "536\t22\t4817",
+        "Q3\t536\t22\t4817\t9120",
+        "mixed 536-22 4817",
+        "536 - 22 - 4817",
+        "536  22  4817",
+    ] {
+        assert_none(t, "us_ssn");
+    }
+    // Near an SSN word, still not a piece of a longer token, and still validated.
+    for t in [
+        "SSN see /files/536/22/4817/x",
+        "SSN part 1/536/22/4817",
+        "SSN 666/22/4817",
+        "SSN 536/00/4817",
+        "SSN 123/45/6789",
+        "SSN 536/22/48170",
+    ] {
+        assert_none(t, "us_ssn");
+    }
+}
+
+#[test]
+fn dotted_numbers_are_not_ssns_or_cards() {
+    for t in [
+        "version 1.2.3 and 10.22.48.17",
+        "released 2.4.18, build 536.22.48170",
+        "server 10.22.48.17 port 8080",
+        "on 2026.11.30 at 10.30",
+        "call 940.555.0142 today",
+        "dated 08.22.2002 and 22.08.2002",
+        "OID 1.3.6.1.4.1.311.21.7",
+        "part 1.536.22.4817",
+        "sections 536.22.4817.5",
+        "SSN field 1.536.22.4817",
+    ] {
+        assert_none(t, "us_ssn");
+        assert_none(t, "credit_card");
+    }
+}
+
+#[test]
+fn cards_grouped_by_dots_tabs_and_double_spaces() {
+    let visa = card("4539", 16, 1);
+    // Dots: like spaces and dashes.
+    assert_kind(
+        &format!("number {}", group4(&visa, ".")),
+        "credit_card",
+        Medium,
+    );
+    assert_kind(&format!("Visa {}", group4(&visa, ".")), "credit_card", High);
+    // Tabs, several spaces, a separator with spaces around it: with a card word near.
+    for sep in ["\t", "  ", "   ", " - ", " . ", "/", " / ", "\t\t"] {
+        let t = format!("card number: {} exp 04/27", group4(&visa, sep));
+        assert_kind(&t, "credit_card", High);
+        assert_none(&format!("total {}", group4(&visa, sep)), "credit_card");
+        let f = found(&t);
+        for x in f.iter().filter(|x| x.0 == "credit_card") {
+            assert!(
+                x.2.ends_with(&visa[12..])
+                    && x.2.chars().filter(|c| c.is_ascii_digit()).count() == 4,
+                "{sep:?}: {x:?}"
+            );
+        }
+    }
+    let amex = card("378", 15, 3);
+    let amex_tab = format!("{}\t{}\t{}", &amex[..4], &amex[4..10], &amex[10..]);
+    assert_kind(&format!("Amex {amex_tab}"), "credit_card", High);
+    let amex_dot = format!("{}.{}.{}", &amex[..4], &amex[4..10], &amex[10..]);
+    assert_kind(&format!("ref {amex_dot}"), "credit_card", Medium);
+}
+
+#[test]
+fn loose_card_separators_keep_the_card_rules() {
+    let visa = card("4539", 16, 1);
+    let mut bad = visa.clone().into_bytes();
+    bad[15] = b'0' + (bad[15] - b'0' + 1) % 10;
+    let bad = String::from_utf8(bad).unwrap();
+    let g = |sep: &str| group4(&visa, sep);
+    for t in [
+        // Luhn fails.
+        format!("card {}", group4(&bad, "\t")),
+        // Two kinds of separator.
+        format!(
+            "card {}\t{}  {}",
+            &visa[..4],
+            &visa[4..8],
+            group4(&visa[8..], "  ")
+        ),
+        format!(
+            "card {}.{} {}",
+            &visa[..4],
+            &visa[4..8],
+            group4(&visa[8..], " ")
+        ),
+        // A documented test number.
+        "card 4111\t1111\t1111\t1111".to_string(),
+        // Negative context.
+        format!("card tracking number {}", g("\t")),
+        // A piece of a longer token.
+        format!("card /x/{}/y", g("/")),
+        // A spreadsheet row of amounts with no card word.
+        format!("Q1\t{}\t2210", g("\t")),
+    ] {
+        assert_none(&t, "credit_card");
+    }
+}
+
+#[test]
+fn invisible_characters_are_removed() {
+    for inv in [
+        '\u{00AD}',
+        '\u{034F}',
+        '\u{061C}',
+        '\u{115F}',
+        '\u{17B4}',
+        '\u{180E}',
+        '\u{200B}',
+        '\u{200E}',
+        '\u{200F}',
+        '\u{202A}',
+        '\u{202E}',
+        '\u{2060}',
+        '\u{2061}',
+        '\u{2062}',
+        '\u{2063}',
+        '\u{2064}',
+        '\u{2066}',
+        '\u{2069}',
+        '\u{3164}',
+        '\u{FE00}',
+        '\u{FE0F}',
+        '\u{FEFF}',
+        '\u{FFA0}',
+        '\u{1D173}',
+        '\u{E0001}',
+        '\u{E0020}',
+        '\u{E0041}',
+        '\u{E007F}',
+        '\u{E0100}',
+        '\u{E01EF}',
+    ] {
+        let ssn: String = "536-22-4817"
+            .chars()
+            .flat_map(|c| [c, inv])
+            .collect::<String>();
+        assert_eq!(normalize(&ssn), "536-22-4817", "U+{:04X}", u32::from(inv));
+        assert_kind(&format!("SSN {ssn}"), "us_ssn", High);
+        let word = format!("pass{inv}word: Tr0ub4dor&3x");
+        assert_kind(&word, "password", Medium);
+    }
+    // A run of tag characters (an invisible "ASCII" message) between digits.
+    let tags: String = "hidden"
+        .chars()
+        .map(|c| char::from_u32(0xE0000 + u32::from(c)).unwrap())
+        .collect();
+    assert_eq!(normalize(&format!("536{tags}-22-4817")), "536-22-4817");
+}
+
+#[test]
+fn decimal_digits_of_every_script_become_ascii() {
+    for (script, zero) in [
+        ("Arabic-Indic", 0x660),
+        ("Extended Arabic-Indic", 0x6F0),
+        ("Devanagari", 0x966),
+        ("Bengali", 0x9E6),
+        ("Gurmukhi", 0xA66),
+        ("Tamil", 0xBE6),
+        ("Thai", 0xE50),
+        ("Myanmar", 0x1040),
+        ("Mathematical bold", 0x1D7CE),
+        ("Full-width", 0xFF10),
+    ] {
+        let ssn = in_script("536-22-4817", zero);
+        assert_eq!(normalize(&ssn), "536-22-4817", "{script}");
+        assert_kind(&format!("SSN {ssn}"), "us_ssn", High);
+        assert_kind(&format!("number {ssn}"), "us_ssn", Medium);
+        let visa = card("4539", 16, 1);
+        let c = in_script(&group4(&visa, " "), zero);
+        assert_kind(&format!("Visa {c}"), "credit_card", High);
+        // The sample shows the last four digits, in ASCII, and nothing more.
+        let f = found(&format!("number {ssn}"));
+        assert!(f.iter().any(|x| x.2 == "***-**-4817"), "{script}: {f:?}");
+    }
+    // Mixed with ASCII digits and an Arabic letter mark between them.
+    assert_eq!(normalize("٥3\u{61C}٦-22-٤817"), "536-22-4817");
+    // Prose in those scripts without digits is not copied.
+    assert!(matches!(normalize("مرحبا بالعالم"), Cow::Borrowed(_)));
+    assert!(matches!(normalize("नमस्ते दुनिया"), Cow::Borrowed(_)));
+}
+
+#[test]
+fn digit_table_is_unicode_nd_and_invisible_set_is_default_ignorable() {
+    let nd = regex::Regex::new(r"^\p{Nd}$").unwrap();
+    let di = regex::Regex::new(r"^\p{Default_Ignorable_Code_Point}$").unwrap();
+    let mut buf = [0u8; 4];
+    for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+        let s = c.encode_utf8(&mut buf);
+        let is_nd = nd.is_match(s);
+        if !c.is_ascii() {
+            assert_eq!(ascii_digit(c).is_some(), is_nd, "U+{:04X}", u32::from(c));
+        }
+        if is_nd && !c.is_ascii() {
+            // The digit before a digit of value v > 0 has value v - 1 (blocks are in order).
+            let v = ascii_digit(c).unwrap();
+            if v != '0' {
+                let prev = char::from_u32(u32::from(c) - 1).unwrap();
+                assert_eq!(
+                    ascii_digit(prev).map(|p| p as u32 + 1),
+                    Some(v as u32),
+                    "U+{:04X}",
+                    u32::from(c)
+                );
+            }
+        }
+        assert_eq!(is_invisible(c), di.is_match(s), "U+{:04X}", u32::from(c));
+    }
+    for (c, d) in [
+        ('\u{665}', '5'),
+        ('\u{6F9}', '9'),
+        ('\u{96B}', '5'),
+        ('\u{9E7}', '1'),
+    ] {
+        assert_eq!(ascii_digit(c), Some(d));
+    }
+}
+
+#[test]
+fn nfkc_never_makes_an_invisible_character() {
+    // normalize drops invisible characters before NFKC only: no character may turn into one.
+    for c in (0x80..=0x10FFFFu32).filter_map(char::from_u32) {
+        if is_invisible(c) {
+            continue;
+        }
+        let mut buf = [0u8; 4];
+        let s: &str = c.encode_utf8(&mut buf);
+        assert!(
+            !s.nfkc().any(is_invisible),
+            "U+{:04X} becomes an invisible character",
+            u32::from(c)
+        );
+    }
+}
+
+#[test]
+fn normalize_by_stretches_equals_whole_text_with_digits_and_invisibles() {
+    let pieces = [
+        "a",
+        "1",
+        " ",
+        "-",
+        "\u{301}",
+        "\u{34F}",
+        "\u{200E}",
+        "\u{2063}",
+        "\u{180E}",
+        "\u{FE0F}",
+        "\u{E0041}",
+        "\u{E0100}",
+        "\u{3164}",
+        "\u{FFA0}",
+        "\u{1160}",
+        "\u{1100}",
+        "\u{1161}",
+        "٥",
+        "۳",
+        "५",
+        "৭",
+        "\u{FF15}",
+        "\u{1D7D9}",
+        "\u{2013}",
+        "é",
+        "\u{A0}",
+    ];
+    let whole = |t: &str| -> String {
+        t.chars()
+            .filter(|&c| !is_invisible(c))
+            .nfkc()
+            .map(replace)
+            .collect()
+    };
+    let mut x: u32 = 11;
+    for _ in 0..3000 {
+        let mut t = String::new();
+        for _ in 0..12 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            t.push_str(pieces[(x >> 16) as usize % pieces.len()]);
+        }
+        let n = normalize(&t);
+        assert_eq!(n, whole(&t), "{:?}", t.escape_unicode().to_string());
+        assert!(
+            n.chars()
+                .all(|c| !is_invisible(c) && ascii_digit(c).is_none())
+        );
+    }
+    // ASCII stays on the fast path, and text with nothing to change is not copied.
+    assert!(matches!(
+        normalize("SSN 536.22.4817\t536/22/4817"),
+        Cow::Borrowed(_)
+    ));
+    assert!(matches!(
+        normalize("Grüße, « café » naïve"),
+        Cow::Borrowed(_)
+    ));
+}
+
+const KEY_LINES: [&str; 4] = [
+    "MIIEpAIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun",
+    "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK",
+    "LxoS2tFczGkPLPgizskuemMghRniWaoLcyehkd3qqGElvW/VDL5AaWTg0nLVkjRo",
+    "9z+40RQzuVaE8AkAFmxZzow3x+VJYKdjykkJ0iT9wCS0DRTXu269V264Vf/3jvre",
+];
+
+fn pem_lines(armour: &str) -> Vec<String> {
+    let mut v = vec![format!("-----BEGIN {armour}-----")];
+    v.extend(KEY_LINES.iter().map(|l| l.to_string()));
+    v.push(format!("-----END {armour}-----"));
+    v
+}
+
+#[test]
+fn private_keys_quoted_numbered_or_rewrapped() {
+    let lines = pem_lines("RSA PRIVATE KEY");
+    let quoted = lines
+        .iter()
+        .map(|l| format!("> {l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_kind(
+        &format!("On Monday Pat wrote:\n{quoted}\n"),
+        "private_key",
+        High,
+    );
+    let twice = lines
+        .iter()
+        .map(|l| format!("> > {l}"))
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    assert_kind(&twice, "private_key", High);
+    let bare_quote = lines
+        .iter()
+        .map(|l| format!(">{l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_kind(&bare_quote, "private_key", High);
+    for number in ["{} ", "{}: ", "{:02}| ", "{}. ", "{}) ", "{:6}\t"] {
+        let numbered = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                number
+                    .replace("{}", &(i + 1).to_string())
+                    .replace("{:02}", &format!("{:02}", i + 1))
+                    .replace("{:6}", &format!("{:6}", i + 1))
+                    + l
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_kind(&numbered, "private_key", High);
+    }
+    // Re-wrapped narrower (16 and 10 columns), the armour line broken at its spaces, quoted.
+    let body: String = KEY_LINES.concat();
+    for width in [16, 10] {
+        let wrapped = body
+            .as_bytes()
+            .chunks(width)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n> ");
+        let t = format!(
+            "> -----BEGIN RSA\n> PRIVATE KEY-----\n> {wrapped}\n> -----END RSA\n> PRIVATE KEY-----"
+        );
+        assert_kind(&t, "private_key", High);
+    }
+    // Joined into one line.
+    let joined = format!("-----BEGIN PRIVATE KEY----- {body} -----END PRIVATE KEY-----");
+    assert_kind(&joined, "private_key", High);
+    // Encrypted PEM with headers, quoted and numbered.
+    let enc = format!(
+        "> 1 -----BEGIN RSA PRIVATE KEY-----\n> 2 Proc-Type: 4,ENCRYPTED\n> 3 DEK-Info: AES-128-CBC,3F17F5316E2BAC89\n> 4\n> 5 {}\n",
+        KEY_LINES[0]
+    );
+    assert_kind(&enc, "private_key", High);
+    // PuTTY, quoted.
+    let putty = format!(
+        "> PuTTY-User-Key-File-2: ssh-rsa\n> Encryption: none\n> Comment: k\n> Public-Lines: 1\n> AAAAB3NzaC1yc2E\n> Private-Lines: 2\n> {}\n",
+        KEY_LINES[1]
+    );
+    assert_kind(&putty, "private_key", High);
+    // Every sample is fully masked.
+    let f = found(&quoted);
+    assert!(f.iter().any(|x| x.0 == "private_key"));
+}
+
+#[test]
+fn quoted_public_material_and_key_talk_are_not_private_keys() {
+    for armour in ["PUBLIC KEY", "CERTIFICATE", "PGP PUBLIC KEY BLOCK"] {
+        let quoted = pem_lines(armour)
+            .iter()
+            .map(|l| format!("> {l}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert_none(&quoted, "private_key");
+    }
+    for t in [
+        "> -----BEGIN RSA PRIVATE KEY-----\n> ...\n> -----END RSA PRIVATE KEY-----",
+        "Paste the block from -----BEGIN PRIVATE KEY----- to the END line\ninto the field\nand save it.",
+        "-----BEGIN PRIVATE KEY-----\n> <your key here>\n-----END PRIVATE KEY-----",
+        "-----BEGIN PRIVATE KEY-----\n1 \n2 \n3 -----END PRIVATE KEY-----",
+    ] {
+        assert_none(t, "private_key");
+    }
+}
+
+#[test]
+fn card_followed_by_its_expiry_date() {
+    let visa = card("4539", 16, 1);
+    for sep in [" ", "-", ".", "\t", "  "] {
+        let t = format!(
+            "Please charge card {} {}/27 thanks",
+            group4(&visa, sep),
+            "12"
+        );
+        assert_kind(&t, "credit_card", High);
+        // The same separator before the date: whitespace only ("-12/27" would make one token).
+        if sep.trim().is_empty() {
+            let t = format!("card {}{sep}12/27", group4(&visa, sep));
+            assert_kind(&t, "credit_card", High);
+        }
+        let f = found(&t);
+        assert!(
+            f.iter()
+                .filter(|x| x.0 == "credit_card")
+                .all(|x| x.2.ends_with(&visa[12..])),
+            "{sep:?}: {f:?}"
+        );
+    }
+    // A 19-digit card grouped 4-4-4-4-3 is still one value.
+    let long = card("4539", 19, 9);
+    let g = format!("{} {}", group4(&long[..16], " "), &long[16..]);
+    assert_kind(&format!("Visa {g}"), "credit_card", High);
+    let f = found(&format!("Visa {g}"));
+    let whole = format!("**** **** **** **** {}", &long[16..]);
+    assert!(f.iter().any(|x| x.2 == whole), "{f:?}");
+}

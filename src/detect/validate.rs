@@ -56,10 +56,23 @@ impl Validator {
         let Some(value) = text.get(start..end) else {
             return;
         };
+        // A number that is a piece of a longer dashed, dotted or slashed token is not a value
+        // (number-trigger candidates are already checked; keyword-trigger ones are here).
+        if matches!(self, Validator::Ssn | Validator::Itin) && super::is_fragment(text, start, end)
+        {
+            return;
+        }
         let ok = match self {
             Validator::Ssn => ssn(value),
             Validator::Itin => itin(value),
-            Validator::CreditCard => credit_card(value),
+            Validator::CreditCard => {
+                if let Some(len) = credit_card_span(value)
+                    && !super::is_fragment(text, start, start + len)
+                {
+                    out.push((start, start + len));
+                }
+                return;
+            }
             Validator::Aba => aba(value),
             Validator::Iban => {
                 if let Some(len) = iban(value) {
@@ -251,11 +264,33 @@ fn card_issuer(d: &[u8]) -> Option<&'static str> {
     None
 }
 
+/// Are all separators between the digit groups of `value` the same ("-", " ", ".", a tab,
+/// " / ")? Mixed ones ("4111 1111-1111 1111", "536-22 4817") are not how anyone writes a
+/// number.
+fn one_separator(value: &[u8]) -> bool {
+    let Some(a) = value.iter().position(u8::is_ascii_digit) else {
+        return true;
+    };
+    let b = value.iter().rposition(u8::is_ascii_digit).unwrap_or(a);
+    let mut first: Option<&[u8]> = None;
+    for sep in value
+        .get(a..=b)
+        .unwrap_or(&[])
+        .split(u8::is_ascii_digit)
+        .filter(|s| !s.is_empty())
+    {
+        match first {
+            None => first = Some(sep),
+            Some(f) if f != sep => return false,
+            Some(_) => {}
+        }
+    }
+    true
+}
+
 pub fn credit_card(value: &[u8]) -> bool {
     // One kind of separator only: "4111 1111-1111 1111" is not how anyone writes a card.
-    let spaces = value.contains(&b' ');
-    let dashes = value.contains(&b'-');
-    if spaces && dashes {
+    if !one_separator(value) {
         return false;
     }
     let d = Digits::of(value);
@@ -268,6 +303,26 @@ pub fn credit_card(value: &[u8]) -> bool {
     }
     let plain: String = digits.iter().map(|&x| char::from(b'0' + x)).collect();
     !TEST_CARDS.contains(&plain.as_str())
+}
+
+/// Length of the card number at the start of `value`: all of it, or, when that is not a card,
+/// all but a short last group after a separator ("4539 1488 0343 6467 12/27": the regex takes
+/// the month of the expiry date as a 19-digit card's last group).
+fn credit_card_span(value: &[u8]) -> Option<usize> {
+    if credit_card(value) {
+        return Some(value.len());
+    }
+    let last = value.iter().rposition(|b| !b.is_ascii_digit())?;
+    let tail = value.len() - last - 1;
+    if !(1..=3).contains(&tail) {
+        return None;
+    }
+    let cut = value
+        .get(..=last)?
+        .iter()
+        .rposition(u8::is_ascii_digit)
+        .map(|i| i + 1)?;
+    credit_card(value.get(..cut)?).then_some(cut)
 }
 
 pub fn aba(value: &[u8]) -> bool {
