@@ -3,19 +3,16 @@
 //! sink as relay host, and messages submitted over SMTP. Needs Debian's postfix
 //! (`.ci/install-postfix.sh` installs it) and root, as in CI.
 
+#[path = "support/postfix.rs"]
+mod postfix;
+
+use postfix::{Milter, Ports, Postfix, free_port};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
 
 /// A minimal SMTP server that accepts everything and keeps the messages.
 fn start_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
@@ -72,145 +69,6 @@ fn sink_session(conn: TcpStream, store: &Mutex<Vec<String>>) -> std::io::Result<
 }
 
 /// A private Postfix instance, stopped when dropped.
-struct Postfix {
-    dir: PathBuf,
-}
-
-impl Postfix {
-    fn start(
-        dir: &Path,
-        smtp_port: u16,
-        sink_port: u16,
-        tls_port: u16,
-        milter_port: u16,
-    ) -> Postfix {
-        let postfix = Path::new("/usr/sbin/postfix");
-        assert!(
-            postfix.exists(),
-            "Postfix is not installed: run `bash .ci/install-postfix.sh` (CI does)"
-        );
-        let _ = std::fs::remove_dir_all(dir);
-        for sub in ["queue", "data"] {
-            std::fs::create_dir_all(dir.join(sub)).expect("postfix dirs");
-        }
-        let chown = Command::new("chown")
-            .args(["-R", "postfix:postfix"])
-            .arg(dir.join("data"))
-            .status()
-            .expect("chown");
-        assert!(
-            chown.success(),
-            "chown of the data directory failed (run as root)"
-        );
-        let d = dir.display();
-        let main_cf = format!(
-            "compatibility_level = 3.6\n\
-             queue_directory = {d}/queue\n\
-             data_directory = {d}/data\n\
-             maillog_file = {d}/maillog\n\
-             maillog_file_prefixes = {d}\n\
-             myhostname = maildlp-e2e.test\n\
-             inet_interfaces = 127.0.0.1\n\
-             inet_protocols = ipv4\n\
-             mydestination =\n\
-             mynetworks = 127.0.0.0/8\n\
-             alias_maps =\n\
-             alias_database =\n\
-             relayhost = [127.0.0.1]:{sink_port}\n\
-             smtp_dns_support_level = disabled\n\
-             smtpd_relay_restrictions = permit_mynetworks, reject\n\
-             smtpd_milters = inet:127.0.0.1:{milter_port}\n\
-             non_smtpd_milters = inet:127.0.0.1:{milter_port}\n\
-             milter_protocol = 6\n\
-             milter_default_action = tempfail\n\
-             milter_connect_timeout = 10s\n\
-             milter_content_timeout = 60s\n\
-             milter_header_checks = regexp:{d}/milter_header_checks\n"
-        );
-        std::fs::write(dir.join("main.cf"), main_cf).expect("main.cf");
-        // The README's require-TLS recipe: mail maildlp marks goes through a TLS-only
-        // transport. Here the transport's relay is a second sink (without TLS, so only the
-        // routing is checked; in production the transport sets smtp_tls_security_level=encrypt).
-        std::fs::write(
-            dir.join("milter_header_checks"),
-            format!("/^X-Maildlp-Require-TLS: yes/ FILTER smtp-tls:[127.0.0.1]:{tls_port}\n"),
-        )
-        .expect("milter_header_checks");
-        // Debian's master.cf with smtpd on our port and no chroot (the instance has no jail).
-        let master = std::fs::read_to_string("/etc/postfix/master.cf").expect("master.cf");
-        let master: String = master
-            .lines()
-            .map(|l| {
-                let cols: Vec<&str> = l.split_whitespace().collect();
-                if l.starts_with('#') || l.starts_with(' ') || cols.len() < 8 {
-                    return format!("{l}\n");
-                }
-                let mut cols: Vec<String> = cols.iter().map(|s| s.to_string()).collect();
-                if cols[0] == "smtp" && cols[1] == "inet" {
-                    cols[0] = format!("127.0.0.1:{smtp_port}");
-                }
-                cols[4] = "n".into();
-                format!("{}\n", cols.join(" "))
-            })
-            .chain(std::iter::once(
-                "smtp-tls unix - - n - - smtp\n".to_string(),
-            ))
-            .collect();
-        std::fs::write(dir.join("master.cf"), master).expect("master.cf");
-        let pf = Postfix {
-            dir: dir.to_path_buf(),
-        };
-        let out = Command::new(postfix)
-            .arg("-c")
-            .arg(dir)
-            .arg("start")
-            .output()
-            .expect("postfix start");
-        assert!(
-            out.status.success(),
-            "postfix start failed: {}\n{}\nlog: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            pf.log()
-        );
-        pf
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
-    }
-
-    /// Queue entries as JSON lines.
-    fn queue(&self) -> String {
-        let out = Command::new("/usr/sbin/postqueue")
-            .arg("-c")
-            .arg(&self.dir)
-            .arg("-j")
-            .output()
-            .expect("postqueue");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Postfix {
-    fn drop(&mut self) {
-        let _ = Command::new("/usr/sbin/postfix")
-            .arg("-c")
-            .arg(&self.dir)
-            .arg("stop")
-            .output();
-    }
-}
-
-struct Milter(Child);
-
-impl Drop for Milter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Submit a message over SMTP; returns the reply to the end of DATA (or the first failure).
 fn submit(port: u16, from: &str, rcpts: &[String], message: &str) -> String {
     let conn = TcpStream::connect(("127.0.0.1", port)).expect("connect to postfix");
@@ -329,7 +187,29 @@ fn postfix_delivers_rejects_holds_and_tags_by_the_policy() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let postfix = Postfix::start(&dir, smtp_port, sink_port, tls_port, milter_port);
+    let _ = std::fs::remove_dir_all(&dir);
+    // The README's require-TLS recipe: mail maildlp marks goes through a TLS-only transport.
+    // Here the transport's relay is a second sink (without TLS, so only the routing is checked;
+    // in production the transport sets smtp_tls_security_level=encrypt).
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("milter_header_checks"),
+        format!("/^X-Maildlp-Require-TLS: yes/ FILTER smtp-tls:[127.0.0.1]:{tls_port}\n"),
+    )
+    .expect("milter_header_checks");
+    let postfix = Postfix::start(
+        &dir,
+        &Ports {
+            smtp: smtp_port,
+            sink: sink_port,
+            milter: milter_port,
+        },
+        &format!(
+            "milter_header_checks = regexp:{}/milter_header_checks\n",
+            dir.display()
+        ),
+        "smtp-tls unix - - n - - smtp\n",
+    );
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", smtp_port)).is_err() {
         assert!(

@@ -6,11 +6,15 @@
 //! every step is audited, and that a `kill -9` during a burst loses no accepted message. Needs
 //! Debian's postfix (`.ci/install-postfix.sh` installs it) and root, as in CI.
 
+#[path = "support/postfix.rs"]
+mod postfix;
+
+use postfix::{Milter, Ports, Postfix, free_port};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,13 +24,6 @@ const SSN: &str = "536-22-4817";
 const SSN_MASKED: &str = "***-**-4817";
 /// The folded header of [`ssn_message`], as it is on the wire.
 const FOLDED: &str = "X-Test-Folded: first part of a folded header\r\n\tsecond part of it\r\n";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
 
 /// One message the sink accepted: its envelope and its content (dot-stuffing undone).
 #[derive(Clone, Debug)]
@@ -124,140 +121,6 @@ fn sink_session(conn: TcpStream, store: &Mutex<Vec<Delivery>>) -> std::io::Resul
 }
 
 /// A private Postfix instance, stopped when dropped.
-struct Postfix {
-    dir: PathBuf,
-}
-
-impl Postfix {
-    /// smtpd with maildlp as milter on `smtp_port`; smtpd without a milter on `release_port`
-    /// (where released mail and notices enter); everything is relayed to the sink.
-    fn start(
-        dir: &Path,
-        smtp_port: u16,
-        release_port: u16,
-        sink_port: u16,
-        milter_port: u16,
-    ) -> Postfix {
-        let postfix = Path::new("/usr/sbin/postfix");
-        assert!(
-            postfix.exists(),
-            "Postfix is not installed: run `bash .ci/install-postfix.sh` (CI does)"
-        );
-        for sub in ["queue", "data"] {
-            std::fs::create_dir_all(dir.join(sub)).expect("postfix dirs");
-        }
-        let chown = Command::new("chown")
-            .args(["-R", "postfix:postfix"])
-            .arg(dir.join("data"))
-            .status()
-            .expect("chown");
-        assert!(
-            chown.success(),
-            "chown of the data directory failed (run as root)"
-        );
-        let d = dir.display();
-        let main_cf = format!(
-            "compatibility_level = 3.6\n\
-             queue_directory = {d}/queue\n\
-             data_directory = {d}/data\n\
-             maillog_file = {d}/maillog\n\
-             maillog_file_prefixes = {d}\n\
-             myhostname = maildlp-quarantine.test\n\
-             inet_interfaces = 127.0.0.1\n\
-             inet_protocols = ipv4\n\
-             mydestination =\n\
-             mynetworks = 127.0.0.0/8\n\
-             alias_maps =\n\
-             alias_database =\n\
-             relayhost = [127.0.0.1]:{sink_port}\n\
-             smtp_dns_support_level = disabled\n\
-             smtpd_relay_restrictions = permit_mynetworks, reject\n\
-             smtpd_milters = inet:127.0.0.1:{milter_port}\n\
-             non_smtpd_milters = inet:127.0.0.1:{milter_port}\n\
-             milter_protocol = 6\n\
-             milter_default_action = tempfail\n\
-             milter_connect_timeout = 10s\n\
-             milter_content_timeout = 60s\n"
-        );
-        std::fs::write(dir.join("main.cf"), main_cf).expect("main.cf");
-        // Debian's master.cf with smtpd on our port and no chroot (the instance has no jail),
-        // plus the README's re-injection listener: smtpd without the milter.
-        let master = std::fs::read_to_string("/etc/postfix/master.cf").expect("master.cf");
-        let master: String = master
-            .lines()
-            .map(|l| {
-                let cols: Vec<&str> = l.split_whitespace().collect();
-                if l.starts_with('#') || l.starts_with(' ') || cols.len() < 8 {
-                    return format!("{l}\n");
-                }
-                let mut cols: Vec<String> = cols.iter().map(|s| s.to_string()).collect();
-                if cols[0] == "smtp" && cols[1] == "inet" {
-                    cols[0] = format!("127.0.0.1:{smtp_port}");
-                }
-                cols[4] = "n".into();
-                format!("{}\n", cols.join(" "))
-            })
-            .chain(std::iter::once(format!(
-                "127.0.0.1:{release_port} inet n - n - - smtpd\n  \
-                 -o smtpd_milters=\n  -o non_smtpd_milters=\n"
-            )))
-            .collect();
-        std::fs::write(dir.join("master.cf"), master).expect("master.cf");
-        let pf = Postfix {
-            dir: dir.to_path_buf(),
-        };
-        let out = Command::new(postfix)
-            .arg("-c")
-            .arg(dir)
-            .arg("start")
-            .output()
-            .expect("postfix start");
-        assert!(
-            out.status.success(),
-            "postfix start failed: {}\n{}\nlog: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            pf.log()
-        );
-        pf
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("maillog")).unwrap_or_default()
-    }
-
-    /// Queue entries as JSON lines.
-    fn queue(&self) -> String {
-        let out = Command::new("/usr/sbin/postqueue")
-            .arg("-c")
-            .arg(&self.dir)
-            .arg("-j")
-            .output()
-            .expect("postqueue");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-}
-
-impl Drop for Postfix {
-    fn drop(&mut self) {
-        let _ = Command::new("/usr/sbin/postfix")
-            .arg("-c")
-            .arg(&self.dir)
-            .arg("stop")
-            .output();
-    }
-}
-
-/// `maildlp milter`, killed when dropped; its stderr goes to a file.
-struct Milter(Child);
-
-impl Drop for Milter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Postfix + maildlp + sink for one test, in its own temporary directory.
 struct Harness {
     // Declared first, dropped first: the milter, then Postfix.
@@ -331,12 +194,20 @@ impl Harness {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        // The README's re-injection listener: smtpd without the milter, where released mail
+        // and notices enter; everything is relayed to the sink.
         h.postfix = Some(Postfix::start(
             &h.dir,
-            smtp_port,
-            release_port,
-            sink_port,
-            milter_port,
+            &Ports {
+                smtp: smtp_port,
+                sink: sink_port,
+                milter: milter_port,
+            },
+            "",
+            &format!(
+                "127.0.0.1:{release_port} inet n - n - - smtpd\n  \
+                 -o smtpd_milters=\n  -o non_smtpd_milters=\n"
+            ),
         ));
         for port in [smtp_port, release_port] {
             let start = Instant::now();
