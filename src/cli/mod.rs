@@ -2,3 +2,4 @@
 
 pub mod quarantine;
 pub mod serve;
+pub mod user;
