@@ -67,9 +67,16 @@ pub fn stacked_days(days: &[String], counts: &BTreeMap<String, BTreeMap<String, 
         svg,
         r#"<svg id="chart-days" viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="Messages judged per day, by action" xmlns="http://www.w3.org/2000/svg">"#
     );
-    for i in 0..=4 {
-        let v = axis * i as f64 / 4.0;
-        let y = top + plot_h - plot_h * i as f64 / 4.0;
+    // Gridlines on round values: 5 steps for 1 or 5 × 10^n, 4 for 2 × 10^n; never below 1.
+    let lead = axis as u64 / 10u64.pow((axis as u64).ilog10());
+    let steps = match lead {
+        2 => 4,
+        _ => 5,
+    }
+    .min(axis as u64) as usize;
+    for i in 0..=steps {
+        let v = axis * i as f64 / steps as f64;
+        let y = top + plot_h - plot_h * i as f64 / steps as f64;
         let _ = write!(
             svg,
             r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#e3e6eb"/><text x="{}" y="{:.1}" text-anchor="end">{}</text>"##,
@@ -100,7 +107,8 @@ pub fn stacked_days(days: &[String], counts: &BTreeMap<String, BTreeMap<String, 
             }
         }
         // Label every day when few, else every seventh.
-        if days.len() <= 10 || i % 7 == 0 || i + 1 == days.len() {
+        let last = i + 1 == days.len();
+        if days.len() <= 10 || last || (i % 7 == 0 && days.len() - i > 4) {
             let _ = write!(
                 svg,
                 r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
