@@ -377,3 +377,99 @@ fn bad_input_gets_a_clear_page() {
         "nothing changed by bad input"
     );
 }
+
+/// One HTTPS request to the console, trusting only `ca` (its self-signed certificate).
+fn https(port: u16, ca: &[u8], request: String) -> http::Response {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio_rustls::rustls;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from(ca.to_vec()))
+            .expect("trust the test certificate");
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .expect("TLS handshake with the console");
+        tls.write_all(request.as_bytes()).await.expect("send");
+        let mut buf = Vec::new();
+        let _ = tls.read_to_end(&mut buf).await;
+        http::parse(&buf)
+    })
+}
+
+#[test]
+fn https_with_secure_cookies_when_given_a_certificate() {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+    let dir = std::env::temp_dir().join(format!("maildlp-tlscert-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).expect("cert file");
+    std::fs::write(&key_file, cert.key_pair.serialize_pem()).expect("key file");
+    let c = Console::start_with(
+        "tls",
+        &[
+            "--console-tls-cert",
+            cert_file.to_str().expect("path"),
+            "--console-tls-key",
+            key_file.to_str().expect("path"),
+        ],
+    );
+    c.add_user("ada", "admin", ADMIN_PW);
+    let ca = cert.cert.der().to_vec();
+    let get_req = |path: &str, cookie: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{cookie}\r\n")
+    };
+    let page = https(c.port, &ca, get_req("/login", ""));
+    assert_eq!(page.status, 200, "{}", page.body);
+    let login_cookie = page.set_cookie_line("maildlp_login").expect("login cookie");
+    assert!(login_cookie.contains("; Secure"), "{login_cookie}");
+    let token = page.hidden("csrf").expect("token");
+    let form = format!("csrf={token}&username=ada&password={}", enc(ADMIN_PW));
+    let login = https(
+        c.port,
+        &ca,
+        format!(
+            "POST /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+            login_cookie.split(';').next().unwrap_or(""),
+            form.len()
+        ),
+    );
+    assert_eq!(login.status, 303, "{}", login.body);
+    let session = login
+        .set_cookie_line("maildlp_session")
+        .expect("session cookie");
+    assert!(
+        session.contains("; Secure")
+            && session.contains("HttpOnly")
+            && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    let cookie = session.split(';').next().unwrap_or("").to_string();
+    let queue = https(
+        c.port,
+        &ca,
+        get_req("/queue", &format!("Cookie: {cookie}\r\n")),
+    );
+    assert_eq!(queue.status, 200);
+    assert!(queue.body.contains("ada (admin)"));
+    // Plain HTTP on the TLS port gets nothing.
+    let plain = get(c.port, "/login", None);
+    assert_ne!(plain.status, 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}

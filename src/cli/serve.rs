@@ -260,14 +260,11 @@ pub fn milter(args: MilterArgs, serve: bool) -> anyhow::Result<ExitCode> {
                     tls: args.console_tls_cert.clone().zip(args.console_tls_key.clone()),
                 };
                 let scheme = if listen.tls.is_some() { "https" } else { "http" };
-                // Bind now, so a port in use stops the start with a clear error.
-                let probe = std::net::TcpListener::bind(addr).with_context(|| {
-                    format!("console: cannot listen on {addr} (in use? choose another with --console-listen, or off)")
-                })?;
-                drop(probe);
+                // Bound now, so a port in use or a bad certificate stops the start.
+                let bound = maildlp::web::bind(&listen).await?;
                 let stop = stop_rx.clone();
                 console_task = Some(tokio::spawn(async move {
-                    if let Err(e) = maildlp::web::serve(console, listen, stop).await {
+                    if let Err(e) = maildlp::web::serve(console, bound, stop).await {
                         tracing::error!("review console stopped: {e:#}");
                     }
                 }));

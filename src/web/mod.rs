@@ -108,34 +108,30 @@ async fn security_headers(mut res: Response) -> Response {
     res
 }
 
-/// Serve the console until `stop` turns true.
-pub async fn serve(
-    console: Arc<Console>,
-    listen: Listen,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+/// The console's socket, bound (and its certificate read): errors show at start, not later.
+pub enum Bound {
+    Plain(tokio::net::TcpListener),
+    Tls(SocketAddr, axum_server::tls_rustls::RustlsConfig),
+}
+
+/// Bind the console's address and read its TLS certificate and key, if any.
+pub async fn bind(listen: &Listen) -> anyhow::Result<Bound> {
     use anyhow::Context as _;
-    let app = router(console).into_make_service_with_connect_info::<SocketAddr>();
-    match listen.tls {
-        None => {
-            let listener = tokio::net::TcpListener::bind(listen.addr)
+    let addr = listen.addr;
+    let in_use = || {
+        format!(
+            "console: cannot listen on {addr} (in use? choose another with --console-listen, or off)"
+        )
+    };
+    match &listen.tls {
+        None => Ok(Bound::Plain(
+            tokio::net::TcpListener::bind(addr)
                 .await
-                .with_context(|| {
-                    format!(
-                        "console: cannot listen on {} (in use? choose another with --console-listen)",
-                        listen.addr
-                    )
-                })?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-                .context("console server")?;
-        }
+                .with_context(in_use)?,
+        )),
         Some((cert, key)) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key)
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                 .await
                 .with_context(|| {
                     format!(
@@ -144,17 +140,42 @@ pub async fn serve(
                         key.display()
                     )
                 })?;
+            // Check the port now; axum-server binds again when it starts serving.
+            drop(std::net::TcpListener::bind(addr).with_context(in_use)?);
+            Ok(Bound::Tls(addr, config))
+        }
+    }
+}
+
+/// Serve the console until `stop` turns true.
+pub async fn serve(
+    console: Arc<Console>,
+    bound: Bound,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let app = router(console).into_make_service_with_connect_info::<SocketAddr>();
+    match bound {
+        Bound::Plain(listener) => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+                .context("console server")?;
+        }
+        Bound::Tls(addr, config) => {
             let handle = axum_server::Handle::new();
             let h = handle.clone();
             tokio::spawn(async move {
                 let _ = stop.wait_for(|s| *s).await;
                 h.graceful_shutdown(Some(Duration::from_secs(10)));
             });
-            axum_server::bind_rustls(listen.addr, config)
+            axum_server::bind_rustls(addr, config)
                 .handle(handle)
                 .serve(app)
                 .await
-                .with_context(|| format!("console: serving HTTPS on {}", listen.addr))?;
+                .with_context(|| format!("console: serving HTTPS on {addr}"))?;
         }
     }
     Ok(())

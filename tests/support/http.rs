@@ -89,7 +89,7 @@ pub fn post(port: u16, path: &str, cookie: Option<&str>, form: &str) -> Response
     request(port, "POST", path, cookie, Some(form))
 }
 
-fn parse(buf: &[u8]) -> Response {
+pub fn parse(buf: &[u8]) -> Response {
     let split = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
