@@ -15,6 +15,7 @@ pub mod office;
 pub mod pdf;
 pub mod rtf;
 pub mod text;
+pub mod unpack;
 
 use crate::limits::Limits;
 use std::time::Instant;
