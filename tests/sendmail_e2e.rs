@@ -345,6 +345,41 @@ fn sendmail_delivers_rejects_quarantines_and_tempfails_by_the_policy() {
             .is_some_and(|a| a.iter().any(|k| k == "us_ssn")),
         "{row}"
     );
+    // The store holds the message Sendmail was given, byte for byte (Sendmail does not show
+    // its own Received header to filters).
+    let raw = Command::new(env!("CARGO_BIN_EXE_maildlp"))
+        .args([
+            "quarantine",
+            "show",
+            field(row, "id"),
+            "--raw",
+            "--reason",
+            "test",
+        ])
+        .arg("--data-dir")
+        .arg(dir_path.join("maildlp-data"))
+        .output()
+        .expect("run maildlp quarantine show --raw");
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    let head = |m: &[u8]| String::from_utf8_lossy(&m[..m.len() - body(m).len()]).into_owned();
+    assert!(
+        raw.stdout == outbound,
+        "the stored message differs from the submitted one ({} bytes stored, {} sent; bodies \
+         {}); stored headers:\n{}\nsubmitted headers:\n{}",
+        raw.stdout.len(),
+        outbound.len(),
+        if body(&raw.stdout) == body(&outbound) {
+            "equal"
+        } else {
+            "differ"
+        },
+        head(&raw.stdout),
+        head(&outbound)
+    );
     let files = sm.queue_files();
     assert!(
         !files.iter().any(|f| f.ends_with(&qid)),
