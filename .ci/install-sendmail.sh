@@ -10,8 +10,16 @@ BIN="$PREFIX/usr/libexec/sendmail/sendmail"
 
 version() {
   # -d0.1 prints the version and "Compiled with: ... MILTER ..."; -bt with no input just exits
-  # (non-zero here, as there is no /etc/mail/sendmail.cf: only the output counts).
-  "$BIN" -d0.1 -bt </dev/null 2>&1 || true
+  # (non-zero here, as there is no /etc/mail/sendmail.cf: only the output counts). Sendmail
+  # first qualifies the machine's host name and, when it has no domain (a machine named "vm"),
+  # sleeps 60 s: so it runs under a dotted name in its own UTS namespace where that is allowed
+  # (as tests/support/sendmail.rs does), else for 5 s, enough to print the version.
+  if unshare --uts true 2>/dev/null; then
+    unshare --uts sh -c 'hostname maildlp-install.test && exec "$0" -d0.1 -bt' "$BIN" \
+      </dev/null 2>&1 || true
+  else
+    timeout 5 "$BIN" -d0.1 -bt </dev/null 2>&1 || true
+  fi
 }
 has_milter() {
   [ -x "$BIN" ] && version | grep -qw MILTER
