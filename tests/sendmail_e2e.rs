@@ -71,15 +71,16 @@ fn policy(dir: &Path, sink_port: u16) -> PathBuf {
     path
 }
 
-/// `maildlp milter` on `port` in quarantine `mode`, its stderr appended to `dir/maildlp.log`.
-fn start_maildlp(dir: &Path, port: u16, policy: &Path, mode: &str) -> Milter {
+/// `maildlp milter --listen LISTEN` (`inet:127.0.0.1:PORT` or `unix:/path`) in quarantine
+/// `mode`, its stderr appended to `dir/maildlp.log`; returns once it accepts connections.
+fn start_maildlp(dir: &Path, listen: &str, policy: &Path, mode: &str) -> Milter {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(dir.join("maildlp.log"))
         .expect("maildlp log");
     let child = Command::new(env!("CARGO_BIN_EXE_maildlp"))
-        .args(["milter", "--listen", &format!("inet:127.0.0.1:{port}")])
+        .args(["milter", "--listen", listen])
         .args(["--quarantine-mode", mode, "--policy"])
         .arg(policy)
         .arg("--data-dir")
@@ -89,11 +90,15 @@ fn start_maildlp(dir: &Path, port: u16, policy: &Path, mode: &str) -> Milter {
         .spawn()
         .expect("start maildlp milter");
     let milter = Milter(child);
+    let up = || match listen.strip_prefix("unix:") {
+        Some(path) => std::os::unix::net::UnixStream::connect(path).is_ok(),
+        None => TcpStream::connect(listen.trim_start_matches("inet:")).is_ok(),
+    };
     let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while !up() {
         assert!(
             start.elapsed() < Duration::from_secs(15),
-            "maildlp milter did not start:\n{}",
+            "maildlp milter did not start on {listen}:\n{}",
             std::fs::read_to_string(dir.join("maildlp.log")).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -132,7 +137,18 @@ fn field<'a>(v: &'a serde_json::Value, name: &str) -> &'a str {
     v.get(name).and_then(|s| s.as_str()).unwrap_or("")
 }
 
+/// A test's directory, removed at the end unless the test failed.
 struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let path =
+            std::env::temp_dir().join(format!("maildlp-sendmail-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("test dir");
+        Dir(path)
+    }
+}
 
 impl Drop for Dir {
     fn drop(&mut self) {
@@ -149,18 +165,17 @@ fn sendmail_delivers_rejects_quarantines_and_tempfails_by_the_policy() {
     let Some(prefix) = sendmail::installed_or_skip() else {
         return;
     };
-    let dir = Dir(std::env::temp_dir().join(format!("maildlp-sendmail-{}", std::process::id())));
+    let dir = Dir::new("tcp");
     let dir_path = dir.0.clone();
-    let _ = std::fs::remove_dir_all(&dir_path);
     let sink = Sink::start();
     let ports = Ports {
         smtp: free_port(),
         sink: sink.port,
         milter: free_port(),
     };
-    std::fs::create_dir_all(&dir_path).expect("test dir");
     let policy = policy(&dir_path, sink.port);
-    let mut milter = Some(start_maildlp(&dir_path, ports.milter, &policy, "store"));
+    let inet = format!("inet:127.0.0.1:{}", ports.milter);
+    let mut milter = Some(start_maildlp(&dir_path, &inet, &policy, "store"));
     let sm = Sendmail::start(&prefix, &dir_path.join("sendmail"), &ports);
     let maildlp_log = || std::fs::read_to_string(dir_path.join("maildlp.log")).unwrap_or_default();
     let context = || format!("{}\n--- maildlp log ---\n{}", sm.context(), maildlp_log());
@@ -399,7 +414,7 @@ fn sendmail_delivers_rejects_quarantines_and_tempfails_by_the_policy() {
 
     // 3. Hold mode: stored by maildlp and kept in Sendmail's quarantine (an hf file, listed by
     // `sendmail -bp -qQ` with maildlp's reason), the store's id in a header; not delivered.
-    let _milter = start_maildlp(&dir_path, ports.milter, &policy, "hold");
+    let _milter = start_maildlp(&dir_path, &inet, &policy, "hold");
     let r = submit(sm.port, "pat@city.test", &["sam@example.com"], &outbound);
     let r = r.unwrap_or_else(|e| panic!("hold mode: {e}\n{}", context()));
     assert!(r.starts_with("250 "), "hold mode: {r}\n{}", context());
@@ -460,5 +475,84 @@ fn sendmail_delivers_rejects_quarantines_and_tempfails_by_the_policy() {
     assert!(
         !holds_ssn(&sm.output()),
         "a value reached Sendmail's output"
+    );
+}
+
+/// maildlp on a Unix socket (`S=unix:/path`, the faster socket): Sendmail connects to it and
+/// applies its verdicts as over TCP.
+#[test]
+fn sendmail_over_a_unix_socket() {
+    let Some(prefix) = sendmail::installed_or_skip() else {
+        return;
+    };
+    let dir = Dir::new("unix");
+    let sink = Sink::start();
+    let policy = policy(&dir.0, sink.port);
+    // Sendmail refuses a socket with a group- or world-writable directory anywhere above it
+    // ("unsafe: World writable directory"): not under /tmp, but where a real one would be.
+    let run = Dir(PathBuf::from(format!(
+        "/run/maildlp-sendmail-test-{}",
+        std::process::id()
+    )));
+    let _ = std::fs::remove_dir_all(&run.0);
+    std::fs::create_dir_all(&run.0).expect("socket dir in /run");
+    let socket = run.0.join("maildlp.sock");
+    let _milter = start_maildlp(
+        &dir.0,
+        &format!("unix:{}", socket.display()),
+        &policy,
+        "store",
+    );
+    let sm = Sendmail::start_with(
+        &prefix,
+        &dir.0.join("sendmail"),
+        free_port(),
+        sink.port,
+        &format!("unix:{}", socket.display()),
+    );
+    let context = || {
+        format!(
+            "{}\n--- maildlp log ---\n{}",
+            sm.context(),
+            std::fs::read_to_string(dir.0.join("maildlp.log")).unwrap_or_default()
+        )
+    };
+    let internal = fixture("ssn_internal.eml");
+    let personal = fixture("ssn_personal_account.eml");
+    let replies = submit_all(
+        sm.port,
+        &[
+            Outgoing {
+                from: "pat@city.test",
+                rcpts: &["hr@city.test"],
+                message: &internal,
+            },
+            Outgoing {
+                from: "pat@city.test",
+                rcpts: &["me@gmail.com"],
+                message: &personal,
+            },
+        ],
+    );
+    assert!(
+        matches!(&replies[0], Ok(r) if r.starts_with("250 ")),
+        "tagged message: {:?}\n{}",
+        replies[0],
+        context()
+    );
+    assert!(
+        matches!(&replies[1], Ok(r) if r.starts_with("550 5.7.1 ")),
+        "rejected message: {:?}\n{}",
+        replies[1],
+        context()
+    );
+    let tagged = sink
+        .wait_for(Duration::from_secs(20), |d| d.rcpt_to == ["hr@city.test"])
+        .unwrap_or_else(|| panic!("the tagged message did not reach the sink\n{}", context()));
+    assert_eq!(
+        tagged.header("X-Maildlp-Verdict").as_deref(),
+        Some("tag; rules=sensitive_info"),
+        "{}",
+        tagged.text()
     );
 }

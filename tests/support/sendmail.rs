@@ -92,6 +92,13 @@ pub struct Ports {
     pub milter: u16,
 }
 
+impl Ports {
+    /// The filter's socket in Sendmail's notation: `inet:PORT@127.0.0.1`.
+    pub fn milter_socket(&self) -> String {
+        format!("inet:{}@127.0.0.1", self.milter)
+    }
+}
+
 /// A running private Sendmail daemon, stopped when dropped.
 pub struct Sendmail {
     pub dir: PathBuf,
@@ -100,13 +107,13 @@ pub struct Sendmail {
     child: Option<Child>,
 }
 
-/// The `.mc` of a test instance: everything under `dir`, DNS off (names from /etc/hosts, no
+/// The `.mc` of a test instance: everything under `dir`, one daemon on `127.0.0.1:smtp` (no
+/// submission port 587 on every address), DNS off (names from /etc/hosts, no
 /// canonification), every message relayed to `[127.0.0.1]:sink`, maildlp as the filter with
-/// `F=T` (tempfail when it cannot be reached).
-pub fn mc(prefix: &Path, dir: &Path, ports: &Ports) -> String {
+/// `F=T` (tempfail when it cannot be reached) on `socket` (`inet:PORT@HOST`, `unix:/path`).
+pub fn mc(prefix: &Path, dir: &Path, smtp: u16, sink: u16, socket: &str) -> String {
     let cf = prefix.join("usr/share/sendmail/cf");
     let (cf, d) = (cf.display(), dir.display());
-    let (smtp, sink, milter) = (ports.smtp, ports.sink, ports.milter);
     format!(
         "divert(-1)\n\
          define(`_CF_DIR_', `{cf}/')\n\
@@ -128,12 +135,13 @@ pub fn mc(prefix: &Path, dir: &Path, ports: &Ports) -> String {
          define(`confTO_IDENT', `0s')dnl\n\
          define(`ESMTP_MAILER_ARGS', `TCP $h {sink}')dnl\n\
          define(`SMART_HOST', `esmtp:[127.0.0.1]')dnl\n\
+         FEATURE(`no_default_msa')dnl\n\
          FEATURE(`nocanonify')dnl\n\
          FEATURE(`promiscuous_relay')dnl\n\
          FEATURE(`accept_unresolvable_domains')dnl\n\
          FEATURE(`accept_unqualified_senders')dnl\n\
          DAEMON_OPTIONS(`Port={smtp}, Addr=127.0.0.1, Name=MTA')dnl\n\
-         INPUT_MAIL_FILTER(`maildlp', `S=inet:{milter}@127.0.0.1, F=T, T=C:10s;S:30s;R:60s;E:5m')dnl\n\
+         INPUT_MAIL_FILTER(`maildlp', `S={socket}, F=T, T=C:10s;S:30s;R:60s;E:5m')dnl\n\
          MAILER(`smtp')dnl\n"
     )
 }
@@ -143,6 +151,12 @@ impl Sendmail {
     /// world-writable directories) with m4 and start `sendmail -bD` (a daemon in the
     /// foreground, so it is this process's child); wait until it answers on `ports.smtp`.
     pub fn start(prefix: &Path, dir: &Path, ports: &Ports) -> Sendmail {
+        Sendmail::start_with(prefix, dir, ports.smtp, ports.sink, &ports.milter_socket())
+    }
+
+    /// [`Sendmail::start`] with the filter on any socket Sendmail takes (`unix:/path`: no
+    /// directory above it may be group- or world-writable, so not under /tmp).
+    pub fn start_with(prefix: &Path, dir: &Path, smtp: u16, sink: u16, socket: &str) -> Sendmail {
         for sub in [dir.to_path_buf(), dir.join("queue")] {
             std::fs::create_dir_all(&sub).expect("sendmail dirs");
             std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o700))
@@ -151,7 +165,7 @@ impl Sendmail {
         std::fs::write(dir.join("service.switch"), "hosts files\naliases files\n")
             .expect("service.switch");
         std::fs::write(dir.join("statistics"), "").expect("statistics");
-        let mc = mc(prefix, dir, ports);
+        let mc = mc(prefix, dir, smtp, sink, socket);
         std::fs::write(dir.join("test.mc"), &mc).expect("test.mc");
         let m4 = Command::new("m4")
             .arg(dir.join("test.mc"))
@@ -185,18 +199,18 @@ impl Sendmail {
         let mut sm = Sendmail {
             dir: dir.to_path_buf(),
             prefix: prefix.to_path_buf(),
-            port: ports.smtp,
+            port: smtp,
             child: Some(child),
         };
         // Without its own host name Sendmail may sleep 60 s before it listens.
         let limit = Duration::from_secs(if own_hostname_possible() { 20 } else { 90 });
         let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", ports.smtp)).is_err() {
+        while TcpStream::connect(("127.0.0.1", smtp)).is_err() {
             let exited = sm.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
             assert!(
                 exited.is_none() && start.elapsed() < limit,
                 "sendmail did not start on 127.0.0.1:{} ({}): {}",
-                ports.smtp,
+                smtp,
                 exited
                     .map(|s| format!("exited {s}"))
                     .unwrap_or_else(|| format!("no answer in {} s", limit.as_secs())),
