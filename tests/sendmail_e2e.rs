@@ -181,8 +181,8 @@ fn sendmail_delivers_rejects_quarantines_and_tempfails_by_the_policy() {
     let context = || format!("{}\n--- maildlp log ---\n{}", sm.context(), maildlp_log());
     let mail = |d: &Delivery| d.mail_from != "maildlp@city.test";
 
-    // 1. One SMTP session, five transactions (Sendmail aborts and restarts the filter's
-    // message state between them): each verdict on its own, in the default store mode.
+    // 1. One SMTP session, six transactions (the filter's message state must be reset between
+    // them): each verdict on its own, in the default store mode.
     let clean = fixture("clean_outbound.eml");
     let personal = fixture("ssn_personal_account.eml");
     let outbound = fixture("ssn_outbound.eml");
@@ -273,14 +273,14 @@ fn sendmail_delivers_rejects_quarantines_and_tempfails_by_the_policy() {
     assert!(
         clean_d.text().contains("by maildlp-e2e.test"),
         "{}",
-        clean_d.text()
+        clean_d.head()
     );
     assert_eq!(clean_d.mail_from, "pat@city.test");
     assert_eq!(
         clean_d.header("X-Maildlp-Verdict"),
         None,
         "{}",
-        clean_d.text()
+        clean_d.head()
     );
 
     // Large: judged whole (maildlp's verdict line) and delivered unchanged.
@@ -315,7 +315,7 @@ fn sendmail_delivers_rejects_quarantines_and_tempfails_by_the_policy() {
         tagged.header("X-Maildlp-Verdict").as_deref(),
         Some("tag; rules=sensitive_info"),
         "{}",
-        tagged.text()
+        tagged.head()
     );
     let excepted = sink
         .wait_for(Duration::from_secs(20), |d| {
@@ -326,7 +326,7 @@ fn sendmail_delivers_rejects_quarantines_and_tempfails_by_the_policy() {
         excepted.header("X-Maildlp-Require-TLS").as_deref(),
         Some("yes"),
         "{}",
-        excepted.text()
+        excepted.head()
     );
 
     // Quarantined, store mode: Sendmail said 250 and discarded it; maildlp's store has it,
@@ -553,6 +553,6 @@ fn sendmail_over_a_unix_socket() {
         tagged.header("X-Maildlp-Verdict").as_deref(),
         Some("tag; rules=sensitive_info"),
         "{}",
-        tagged.text()
+        tagged.head()
     );
 }

@@ -165,6 +165,12 @@ impl Delivery {
         String::from_utf8_lossy(&self.data).into_owned()
     }
 
+    /// The header section (for assertion messages: a body may hold a test's sensitive value).
+    pub fn head(&self) -> String {
+        let text = self.text();
+        text.split("\r\n\r\n").next().unwrap_or("").to_string()
+    }
+
     /// Header `name`, unfolded, if the message has it.
     pub fn header(&self, name: &str) -> Option<String> {
         let text = self.text();
