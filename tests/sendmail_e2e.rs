@@ -186,6 +186,14 @@ fn sendmail_delivers_rejects_quarantines_and_tempfails_by_the_policy() {
     let clean = fixture("clean_outbound.eml");
     let personal = fixture("ssn_personal_account.eml");
     let outbound = fixture("ssn_outbound.eml");
+    // The same with headers whose spacing an MTA would change unless asked not to.
+    let odd = [
+        b"X-Spaces:    four\r\nX-Tab:\tone tab\r\nX-None:tight\r\nX-Empty:\r\n\
+          X-Folded: first\r\n\tsecond\r\n"
+            .as_slice(),
+        &outbound,
+    ]
+    .concat();
     let internal = fixture("ssn_internal.eml");
     let exception = fixture("exception_valid.eml");
     // Larger than Sendmail's 64 KiB body chunks: the filter gets it in several packets.
@@ -213,7 +221,7 @@ fn sendmail_delivers_rejects_quarantines_and_tempfails_by_the_policy() {
             Outgoing {
                 from: "pat@city.test",
                 rcpts: &["sam@example.com"],
-                message: &outbound,
+                message: &odd,
             },
             Outgoing {
                 from: "pat@city.test",
@@ -311,9 +319,10 @@ fn sendmail_delivers_rejects_quarantines_and_tempfails_by_the_policy() {
             mail(d) && d.rcpt_to == ["hr@city.test"]
         })
         .unwrap_or_else(|| panic!("the tagged message did not reach the sink\n{}", context()));
-    assert_eq!(
-        tagged.header("X-Maildlp-Verdict").as_deref(),
-        Some("tag; rules=sensitive_info"),
+    assert!(
+        tagged
+            .head()
+            .contains("\r\nX-Maildlp-Verdict: tag; rules=sensitive_info"),
         "{}",
         tagged.head()
     );
@@ -322,9 +331,8 @@ fn sendmail_delivers_rejects_quarantines_and_tempfails_by_the_policy() {
             mail(d) && d.rcpt_to == ["agent@irs.example"]
         })
         .unwrap_or_else(|| panic!("the excepted message did not reach the sink\n{}", context()));
-    assert_eq!(
-        excepted.header("X-Maildlp-Require-TLS").as_deref(),
-        Some("yes"),
+    assert!(
+        excepted.head().contains("\r\nX-Maildlp-Require-TLS: yes"),
         "{}",
         excepted.head()
     );
@@ -360,8 +368,8 @@ fn sendmail_delivers_rejects_quarantines_and_tempfails_by_the_policy() {
             .is_some_and(|a| a.iter().any(|k| k == "us_ssn")),
         "{row}"
     );
-    // The store holds the message Sendmail was given, byte for byte (Sendmail does not show
-    // its own Received header to filters).
+    // The store holds the message Sendmail was given, byte for byte, odd header spacing and
+    // all (Sendmail does not show its own Received header to filters).
     let raw = Command::new(env!("CARGO_BIN_EXE_maildlp"))
         .args([
             "quarantine",
@@ -382,18 +390,18 @@ fn sendmail_delivers_rejects_quarantines_and_tempfails_by_the_policy() {
     );
     let head = |m: &[u8]| String::from_utf8_lossy(&m[..m.len() - body(m).len()]).into_owned();
     assert!(
-        raw.stdout == outbound,
+        raw.stdout == odd,
         "the stored message differs from the submitted one ({} bytes stored, {} sent; bodies \
-         {}); stored headers:\n{}\nsubmitted headers:\n{}",
+         {}); stored headers:\n{:?}\nsubmitted headers:\n{:?}",
         raw.stdout.len(),
-        outbound.len(),
-        if body(&raw.stdout) == body(&outbound) {
+        odd.len(),
+        if body(&raw.stdout) == body(&odd) {
             "equal"
         } else {
             "differ"
         },
         head(&raw.stdout),
-        head(&outbound)
+        head(&odd)
     );
     let files = sm.queue_files();
     assert!(
