@@ -65,9 +65,10 @@ struct LoadArgs {
     connections: usize,
     #[arg(long, default_value_t = 1000)]
     messages_per_connection: usize,
-    /// Message to send (default: a synthetic ~20 KB plain-text message).
-    #[arg(long, value_name = "FILE")]
-    message: Option<PathBuf>,
+    /// Message to send (default: a synthetic ~20 KB plain-text message). Repeat it, or give a
+    /// directory, to play several messages in turn (a mixed load).
+    #[arg(long, value_name = "FILE|DIR")]
+    message: Vec<PathBuf>,
     /// Make the synthetic message one the embedded policy quarantines (a labelled, synthetic
     /// SSN to an outside recipient): measures the quarantine path, store included.
     #[arg(long, conflicts_with = "message")]
@@ -341,16 +342,34 @@ will rotate, and the public works portal lists closures by ZIP 76201-4229.\r\n";
 }
 
 fn milter_load(args: LoadArgs) -> anyhow::Result<ExitCode> {
-    let message = match &args.message {
-        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
-        None => {
-            let mut m = synthetic_message();
-            if args.sensitive {
-                m.extend_from_slice(b"Employee SSN: 536-22-4817 (synthetic, for load tests)\r\n");
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    for p in &args.message {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("reading the directory {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file())
+                .collect();
+            files.sort();
+            for f in files {
+                messages
+                    .push(std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?);
             }
-            m
+        } else {
+            messages.push(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?);
         }
-    };
+    }
+    if messages.is_empty() {
+        if !args.message.is_empty() {
+            anyhow::bail!("--message: no files found in {:?}", args.message);
+        }
+        let mut m = synthetic_message();
+        if args.sensitive {
+            m.extend_from_slice(b"Employee SSN: 536-22-4817 (synthetic, for load tests)\r\n");
+        }
+        messages.push(m);
+    }
+    let bytes: usize = messages.iter().map(Vec::len).sum();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -359,13 +378,18 @@ fn milter_load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         args.addr,
         args.connections,
         args.messages_per_connection,
-        &message,
+        &messages,
         args.like_postfix,
     ));
     println!(
-        "{} messages ({} bytes each) over {} connections in {:.2} s: {:.0} messages/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} errors",
+        "{} messages ({} bytes {}) over {} connections in {:.2} s: {:.0} messages/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} errors",
         report.messages,
-        message.len(),
+        bytes / messages.len(),
+        if messages.len() == 1 {
+            "each"
+        } else {
+            "on average"
+        },
         args.connections,
         report.elapsed.as_secs_f64(),
         report.per_second(),

@@ -246,19 +246,22 @@ impl LoadReport {
 /// the client's socket keeps Nagle's algorithm on, as Postfix's does, so a filter that delays
 /// its ACKs shows the stall it causes inside a real Postfix (shared/notes/milter-latency.md);
 /// otherwise TCP_NODELAY is set and only the filter's own speed is measured.
-pub async fn run_load(
+///
+/// With several `messages`, connection `c` plays them in turn starting at message `c`.
+pub async fn run_load<M: AsRef<[u8]>>(
     addr: std::net::SocketAddr,
     connections: usize,
     per_connection: usize,
-    message: &[u8],
+    messages: &[M],
     like_postfix: bool,
 ) -> LoadReport {
-    let (headers, body) = split_message(message);
+    type Split = (Vec<(Vec<u8>, Vec<u8>)>, Vec<u8>);
+    let split: std::sync::Arc<Vec<Split>> =
+        std::sync::Arc::new(messages.iter().map(|m| split_message(m.as_ref())).collect());
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let headers = headers.clone();
-        let body = body.clone();
+    for conn in 0..connections {
+        let split = split.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(per_connection);
             let mut errors = 0usize;
@@ -271,10 +274,14 @@ pub async fn run_load(
                 Ok(c) => c,
                 Err(_) => return (lat, per_connection),
             };
-            for _ in 0..per_connection {
+            for i in 0..per_connection {
+                if split.is_empty() {
+                    break;
+                }
+                let (headers, body) = &split[(conn + i) % split.len()];
                 let t = Instant::now();
                 match client
-                    .message("pat@city.test", &["sam@example.com"], &headers, &body)
+                    .message("pat@city.test", &["sam@example.com"], headers, body)
                     .await
                 {
                     Ok(_) => lat.push(t.elapsed()),
