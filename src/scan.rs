@@ -18,10 +18,44 @@ pub struct ScanReport {
     pub findings: Vec<Finding>,
     pub encrypted: Vec<EncryptedPart>,
     pub unscannable: Vec<Unscannable>,
+    /// Phrases of the content rules (`chain_letter`, `mass_solicitation`) found, where.
+    pub signals: Vec<Signal>,
+    /// Links to file-sharing and paste services, where.
+    pub links: Vec<SharedLink>,
     /// Decoded bytes looked at (text and container contents).
     pub decoded_bytes: usize,
     pub elapsed_micros: u64,
 }
+
+/// A `[[phrase]]` of a content rule found in one place of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    pub rule: String,
+    /// The phrase's name in its pattern file.
+    pub name: String,
+    /// Points per occurrence.
+    pub weight: i32,
+    /// Occurrences that count.
+    pub count: usize,
+    pub location: String,
+}
+
+/// A link to a file-sharing or paste service found in one place of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedLink {
+    /// The `[[service]]` name and its display name.
+    pub service: String,
+    pub display: String,
+    /// Lower-case host.
+    pub host: String,
+    /// Path and query (the sharing link works for whoever holds it: kept for the policy's
+    /// approved-tenant check, never printed).
+    pub path: String,
+    pub location: String,
+}
+
+/// Links kept per message.
+const MAX_LINKS: usize = 1_000;
 
 /// The engine: compiled patterns and limits, shared by every message (and thread).
 #[derive(Debug)]
@@ -52,6 +86,8 @@ impl Scanner {
             findings: BTreeMap::new(),
             encrypted: Vec::new(),
             unscannable: Vec::new(),
+            signals: Vec::new(),
+            links: Vec::new(),
         };
         let (info, decoded_bytes) = {
             let mut ctx = Ctx::new(&self.limits, &mut collector);
@@ -74,6 +110,8 @@ impl Scanner {
             findings,
             encrypted: collector.encrypted,
             unscannable: collector.unscannable,
+            signals: collector.signals,
+            links: collector.links,
             decoded_bytes,
             elapsed_micros: started.elapsed().as_micros() as u64,
         }
@@ -106,6 +144,8 @@ struct Collector<'d> {
     findings: BTreeMap<(String, String), Aggregate>,
     encrypted: Vec<EncryptedPart>,
     unscannable: Vec<Unscannable>,
+    signals: Vec<Signal>,
+    links: Vec<SharedLink>,
 }
 
 impl Collector<'_> {
@@ -151,6 +191,42 @@ impl Sink for Collector<'_> {
                     "candidate limit: more than {} values of one pattern; the rest of this part was not checked",
                     detect::MAX_MATCHES_PER_PATTERN.min(detect::MAX_CANDIDATES_PER_PATTERN)
                 ),
+            });
+        }
+        for sig in found.signals {
+            // The same text read twice (an HTML part and its <br>-joined form) counts once.
+            if let Some(old) = self
+                .signals
+                .iter_mut()
+                .find(|s| s.name == sig.name && s.location == *location)
+            {
+                old.count = old.count.max(sig.count);
+                old.weight = old.weight.max(sig.weight);
+                continue;
+            }
+            self.signals.push(Signal {
+                rule: sig.rule,
+                name: sig.name,
+                weight: sig.weight,
+                count: sig.count,
+                location: location.to_string(),
+            });
+        }
+        for l in found.links {
+            if self.links.len() >= MAX_LINKS
+                || self
+                    .links
+                    .iter()
+                    .any(|o| o.host == l.host && o.path == l.path && o.location == *location)
+            {
+                continue;
+            }
+            self.links.push(SharedLink {
+                service: l.service,
+                display: l.display,
+                host: l.host,
+                path: l.path,
+                location: location.to_string(),
             });
         }
         for m in found.matches {
