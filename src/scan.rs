@@ -87,6 +87,7 @@ impl Scanner {
             encrypted: Vec::new(),
             unscannable: Vec::new(),
             signals: Vec::new(),
+            signal_at: HashMap::new(),
             links: Vec::new(),
         };
         let (info, decoded_bytes) = {
@@ -145,6 +146,8 @@ struct Collector<'d> {
     encrypted: Vec<EncryptedPart>,
     unscannable: Vec<Unscannable>,
     signals: Vec<Signal>,
+    /// (phrase, location) → index in `signals`.
+    signal_at: HashMap<(String, String), usize>,
     links: Vec<SharedLink>,
 }
 
@@ -195,15 +198,17 @@ impl Sink for Collector<'_> {
         }
         for sig in found.signals {
             // The same text read twice (an HTML part and its <br>-joined form) counts once.
+            let key = (sig.name.clone(), location.to_string());
             if let Some(old) = self
-                .signals
-                .iter_mut()
-                .find(|s| s.name == sig.name && s.location == *location)
+                .signal_at
+                .get(&key)
+                .and_then(|&i| self.signals.get_mut(i))
             {
                 old.count = old.count.max(sig.count);
                 old.weight = old.weight.max(sig.weight);
                 continue;
             }
+            self.signal_at.insert(key, self.signals.len());
             self.signals.push(Signal {
                 rule: sig.rule,
                 name: sig.name,
