@@ -399,6 +399,8 @@ fn file_share_reason_names_the_approved_tenant_not_the_link() {
         "{reason}"
     );
     assert!(rule["findings"][0]["kind"] == "us_ssn", "{rule}");
+    assert_eq!(v["links"][0]["host"], "www.dropbox.com", "{text}");
+    assert_eq!(v["links"][0]["service"], "Dropbox", "{text}");
     assert!(
         !text.contains("q8z3k1v0example"),
         "link path leaked: {text}"
