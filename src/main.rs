@@ -108,8 +108,43 @@ struct ReplayArgs {
     /// Expected verdicts (TOML: [[message]] file, index, action, rules).
     #[arg(long, value_name = "FILE")]
     expect: Option<PathBuf>,
+    /// Judge as of this day (YYYY-MM-DD): exceptions that had expired by then do nothing,
+    /// ones still valid then apply (default: today, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    date: Option<(u16, u8, u8)>,
+    /// Print each message's chain_letter and mass_solicitation score (the phrases and their
+    /// points), to tune thresholds and phrases.
+    #[arg(long)]
+    scores: bool,
     #[command(flatten)]
     engine: EngineArgs,
+}
+
+/// `2026-11-30` → (2026, 11, 30), a real calendar day.
+fn parse_date(s: &str) -> Result<(u16, u8, u8), String> {
+    let bad = || format!("{s:?} is not a date: write YYYY-MM-DD, such as 2026-11-30");
+    let mut it = s.trim().splitn(3, '-');
+    let (Some(y), Some(m), Some(d)) = (it.next(), it.next(), it.next()) else {
+        return Err(bad());
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return Err(bad());
+    }
+    let y: u16 = y.parse().map_err(|_| bad())?;
+    let m: u8 = m.parse().map_err(|_| bad())?;
+    let d: u8 = d.parse().map_err(|_| bad())?;
+    let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(bad()),
+    };
+    if d == 0 || d > days {
+        return Err(bad());
+    }
+    Ok((y, m, d))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -234,6 +269,10 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let started = std::time::Instant::now();
+    let day = args.date.unwrap_or_else(policy::today);
+    if let Some((y, m, d)) = args.date {
+        println!("judged as of {y:04}-{m:02}-{d:02}");
+    }
     let mut summary = Summary::default();
     for item in Messages::new(&args.paths, args.engine.max_message_bytes) {
         let item = match item {
@@ -245,8 +284,16 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let report = scanner.scan(&item.raw);
-        let verdict = policy::evaluate(&policy, &report, &Envelope::from_headers(&report));
+        let verdict = policy::evaluate_on(&policy, &report, &Envelope::from_headers(&report), day);
         summary.add(&item, &report, &verdict);
+        summary.add_content(&report, &policy);
+        if args.scores {
+            let label = match item.index {
+                Some(i) => format!("{}#{i}", item.path),
+                None => item.path.clone(),
+            };
+            print!("{}", maildlp::replay::score_lines(&label, &report, &policy));
+        }
         if let Some(c) = checker.as_mut() {
             c.check(&item, &verdict);
         }
