@@ -6,7 +6,6 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use maildlp::detect::Detector;
 use maildlp::limits::Limits;
-use maildlp::mailbox::Messages;
 use maildlp::policy::{self, Envelope, Policy};
 use maildlp::replay::{Checker, Expectations, Summary};
 use maildlp::report::{Record, text_block};
@@ -116,6 +115,9 @@ struct ReplayArgs {
     /// points), to tune thresholds and phrases.
     #[arg(long)]
     scores: bool,
+    /// Messages scanned at once (default: one per core). Results are taken in input order.
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -274,30 +276,38 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         println!("judged as of {y:04}-{m:02}-{d:02}");
     }
     let mut summary = Summary::default();
-    for item in Messages::new(&args.paths, args.engine.max_message_bytes) {
-        let item = match item {
-            Ok(item) => item,
-            Err(e) => {
-                eprintln!("maildlp: error: {e}");
-                summary.input_errors += 1;
-                continue;
-            }
-        };
-        let report = scanner.scan(&item.raw);
-        let verdict = policy::evaluate_on(&policy, &report, &Envelope::from_headers(&report), day);
-        summary.add(&item, &report, &verdict);
-        summary.add_content(&report, &policy);
-        if args.scores {
-            let label = match item.index {
-                Some(i) => format!("{}#{i}", item.path),
-                None => item.path.clone(),
+    let jobs = cli::inputs::jobs(args.jobs);
+    cli::inputs::for_each_scanned(
+        &args.paths,
+        args.engine.max_message_bytes,
+        jobs,
+        &scanner,
+        |scanned| {
+            let (item, report) = match scanned {
+                Ok(done) => done,
+                Err(e) => {
+                    eprintln!("maildlp: error: {e}");
+                    summary.input_errors += 1;
+                    return Ok(());
+                }
             };
-            print!("{}", maildlp::replay::score_lines(&label, &report, &policy));
-        }
-        if let Some(c) = checker.as_mut() {
-            c.check(&item, &verdict);
-        }
-    }
+            let verdict =
+                policy::evaluate_on(&policy, &report, &Envelope::from_headers(&report), day);
+            summary.add(&item, &report, &verdict);
+            summary.add_content(&report, &policy);
+            if args.scores {
+                let label = match item.index {
+                    Some(i) => format!("{}#{i}", item.path),
+                    None => item.path.clone(),
+                };
+                print!("{}", maildlp::replay::score_lines(&label, &report, &policy));
+            }
+            if let Some(c) = checker.as_mut() {
+                c.check(&item, &verdict);
+            }
+            Ok(())
+        },
+    )?;
     print!("{}", summary.render(started.elapsed()));
     if let Some(mut c) = checker {
         c.finish();
@@ -334,6 +344,9 @@ struct ScanArgs {
     /// Envelope recipient, repeatable (default: To, Cc and Bcc headers).
     #[arg(long = "rcpt", value_name = "ADDR")]
     rcpt: Vec<String>,
+    /// Messages scanned at once (default: one per core). Output stays in input order.
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -477,32 +490,41 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = 0usize;
-    for item in Messages::new(&args.paths, args.engine.max_message_bytes) {
-        let item = match item {
-            Ok(item) => item,
-            Err(e) => {
-                eprintln!("maildlp: error: {e}");
-                failed += 1;
-                continue;
+    let jobs = cli::inputs::jobs(args.jobs);
+    cli::inputs::for_each_scanned(
+        &args.paths,
+        args.engine.max_message_bytes,
+        jobs,
+        &scanner,
+        |scanned| {
+            let (item, report) = match scanned {
+                Ok(done) => done,
+                Err(e) => {
+                    eprintln!("maildlp: error: {e}");
+                    failed += 1;
+                    return Ok(());
+                }
+            };
+            let mut envelope = Envelope::from_headers(&report);
+            if let Some(from) = &args.from {
+                envelope.sender = Some(from.clone());
             }
-        };
-        let report = scanner.scan(&item.raw);
-        let mut envelope = Envelope::from_headers(&report);
-        if let Some(from) = &args.from {
-            envelope.sender = Some(from.clone());
-        }
-        if !args.rcpt.is_empty() {
-            envelope.recipients = args.rcpt.clone();
-        }
-        let verdict = policy::evaluate(&policy, &report, &envelope);
-        match format {
-            Format::Json => {
-                serde_json::to_writer(&mut out, &Record::new(&item, &report, Some(&verdict)))?;
-                out.write_all(b"\n")?;
+            if !args.rcpt.is_empty() {
+                envelope.recipients = args.rcpt.clone();
             }
-            Format::Text => out.write_all(text_block(&item, &report, Some(&verdict)).as_bytes())?,
-        }
-    }
+            let verdict = policy::evaluate(&policy, &report, &envelope);
+            match format {
+                Format::Json => {
+                    serde_json::to_writer(&mut out, &Record::new(&item, &report, Some(&verdict)))?;
+                    out.write_all(b"\n")?;
+                }
+                Format::Text => {
+                    out.write_all(text_block(&item, &report, Some(&verdict)).as_bytes())?
+                }
+            }
+            Ok(())
+        },
+    )?;
     out.flush()?;
     Ok(if failed > 0 {
         ExitCode::from(2)

@@ -281,3 +281,81 @@ fn upper_case_pattern_files_load_and_an_empty_pattern_dir_is_refused() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&empty);
 }
+
+/// `scan` and `replay` use every core but report in input order: the same lines and summary
+/// with one thread and with four (times aside), on the fixtures and a mbox with an input error.
+#[test]
+fn parallel_scan_and_replay_keep_input_order() {
+    let dir = tempdir("parallel");
+    // An unreadable input in the middle: reported at its place, the rest still scanned.
+    let missing = dir.join("missing.eml");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let inputs = [
+        root.join("fixtures/policy/mail"),
+        missing.clone(),
+        root.join("fixtures/evasion"),
+    ];
+    let args = |jobs: &str| {
+        let mut a: Vec<String> = vec![
+            "scan".into(),
+            "--format".into(),
+            "json".into(),
+            "-j".into(),
+            jobs.into(),
+        ];
+        a.extend(inputs.iter().map(|p| p.display().to_string()));
+        a
+    };
+    let strip = |out: &Output| -> Vec<serde_json::Value> {
+        json_lines(out)
+            .into_iter()
+            .map(|mut v| {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("elapsed_ms");
+                }
+                v
+            })
+            .collect()
+    };
+    let one = bin().args(args("1")).output().expect("scan -j1");
+    let four = bin().args(args("4")).output().expect("scan -j4");
+    assert_eq!(one.status.code(), Some(2), "the missing input is an error");
+    assert_eq!(four.status.code(), Some(2));
+    let (a, b) = (strip(&one), strip(&four));
+    assert!(a.len() > 20, "{}", a.len());
+    assert_eq!(a, b, "same lines in the same order");
+    // In input order: the arguments in turn, each directory in name order.
+    let paths: Vec<&str> = a.iter().filter_map(|v| v["path"].as_str()).collect();
+    let split = paths
+        .iter()
+        .position(|p| p.contains("fixtures/evasion"))
+        .expect("evasion fixtures scanned");
+    let (first, second) = paths.split_at(split);
+    assert!(
+        first.iter().all(|p| p.contains("fixtures/policy/mail")),
+        "{first:?}"
+    );
+    assert!(
+        second.iter().all(|p| p.contains("fixtures/evasion")),
+        "{second:?}"
+    );
+    assert!(
+        first.is_sorted() && second.is_sorted(),
+        "each directory in name order"
+    );
+
+    let replay = |jobs: &str| {
+        let out = bin()
+            .args(["replay", "-j", jobs])
+            .arg(root.join("fixtures/policy/mail"))
+            .output()
+            .expect("replay");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.contains(" in ") || !l.contains(" s"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(replay("1"), replay("4"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,5 +1,6 @@
 //! Commands that have grown past a few lines, one file each.
 
+pub mod inputs;
 pub mod quarantine;
 pub mod serve;
 pub mod user;
