@@ -43,6 +43,9 @@ enum Command {
     /// Run the main job with embedded defaults: the milter on inet:127.0.0.1:8890 and the
     /// quarantine in ./maildlp-data.
     Serve(cli::serve::MilterArgs),
+    /// Run an SMTP relay that scans every message, then forwards it to the next hop, stores
+    /// it in the quarantine or refuses it (Postfix content_filter, smart host).
+    Relay(cli::relay::RelayArgs),
     /// Review the quarantine: list, show, release, delete, purge, audit.
     #[command(subcommand)]
     Quarantine(cli::quarantine::QuarantineCommand),
@@ -297,6 +300,7 @@ fn main() -> ExitCode {
             policy_show(policy.as_deref(), &patterns)
         }
         Command::Milter(args) | Command::Serve(args) => cli::serve::milter(args),
+        Command::Relay(args) => cli::relay::relay(args),
         Command::Quarantine(cmd) => cli::quarantine::run(cmd),
         Command::Keygen(args) => cli::quarantine::keygen(args),
         Command::MilterLoad(args) => milter_load(args),

@@ -1,4 +1,5 @@
 //! Commands that have grown past a few lines, one file each.
 
 pub mod quarantine;
+pub mod relay;
 pub mod serve;

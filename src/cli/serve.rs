@@ -72,12 +72,23 @@ fn build_handler(
     args: &MilterArgs,
     writer: Option<&Writer>,
 ) -> anyhow::Result<(PolicyHandler, Option<Arc<Notifier>>)> {
-    let scanner = args.engine.scanner()?;
-    let policy = load_policy(args.policy.as_deref(), scanner.detector())?;
     let mode = match args.quarantine_mode {
         QuarantineMode::Store => Mode::Store,
         QuarantineMode::Hold | QuarantineMode::Mta => Mode::Hold,
     };
+    policy_handler(&args.engine, args.policy.as_deref(), writer, mode)
+}
+
+/// Scanner, policy and (with a writer) the quarantine and its notifier: what `milter`, `serve`
+/// and `relay` judge messages with.
+pub(super) fn policy_handler(
+    engine: &EngineArgs,
+    policy: Option<&std::path::Path>,
+    writer: Option<&Writer>,
+    mode: Mode,
+) -> anyhow::Result<(PolicyHandler, Option<Arc<Notifier>>)> {
+    let scanner = engine.scanner()?;
+    let policy = load_policy(policy, scanner.detector())?;
     match writer {
         Some(w) => {
             let notifier = Arc::new(Notifier::new(&policy).map_err(anyhow::Error::msg)?);
@@ -92,7 +103,7 @@ fn build_handler(
     }
 }
 
-fn retention(s: &str) -> anyhow::Result<Option<Duration>> {
+pub(super) fn retention(s: &str) -> anyhow::Result<Option<Duration>> {
     if s == "off" {
         return Ok(None);
     }

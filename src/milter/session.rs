@@ -414,12 +414,8 @@ impl Session {
         let mut responses: Vec<Response> = Vec::new();
         let headers = || {
             decision
-                .add_headers
-                .iter()
-                .map(|(n, v)| Response::AddHeader {
-                    name: codec::sanitize(n, 100).replace(' ', "-"),
-                    value: codec::sanitize(v, 900),
-                })
+                .header_fields()
+                .map(|(name, value)| Response::AddHeader { name, value })
         };
         match &decision.action {
             Action::Accept => {
