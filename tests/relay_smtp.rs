@@ -512,3 +512,93 @@ fn pipelining_connection_limit_and_sigterm() {
     }
     assert!(relay.log().contains("stopped"), "{}", relay.log());
 }
+
+/// A throw-away self-signed certificate for relay.test and 127.0.0.1: (cert file, key file).
+fn certificate(dir: &std::path::Path) -> (PathBuf, PathBuf) {
+    let ck = rcgen::generate_simple_self_signed(vec!["relay.test".into(), "127.0.0.1".into()])
+        .expect("certificate");
+    std::fs::create_dir_all(dir).expect("cert dir");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).expect("cert");
+    std::fs::write(&key, ck.signing_key.serialize_pem()).expect("key");
+    (cert, key)
+}
+
+#[test]
+fn starttls_on_both_sides() {
+    let sink = Sink::start();
+    let certs = std::env::temp_dir().join(format!("maildlp-relay-tls-{}", std::process::id()));
+    let (cert, key) = certificate(&certs);
+    let (cert_s, key_s) = (cert.to_string_lossy(), key.to_string_lossy());
+    // B offers STARTTLS with the certificate and forwards to the sink.
+    let b = Relay::start(
+        "tls-b",
+        sink.port,
+        &["--tls-cert", &cert_s, "--tls-key", &key_s],
+    );
+
+    // What a client sees of it: STARTTLS advertised; arguments refused; anything pipelined
+    // behind STARTTLS in clear text is not run.
+    let mut c = b.client();
+    let ehlo = c.cmd("EHLO again.test");
+    assert!(
+        ehlo.contains("250-STARTTLS") || ehlo.contains("250 STARTTLS"),
+        "{ehlo}"
+    );
+    assert!(c.cmd("STARTTLS now").starts_with("501"));
+    c.send(b"STARTTLS\r\nMAIL FROM:<injected@city.test>\r\n");
+    assert!(c.reply().starts_with("220 2.0.0"));
+    drop(c);
+    let start = Instant::now();
+    while !b
+        .log()
+        .contains("clear-text input after STARTTLS discarded")
+    {
+        assert!(start.elapsed() < Duration::from_secs(5), "{}", b.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // A: required TLS to B, B's certificate trusted through --next-hop-ca.
+    let a = Relay::start(
+        "tls-a",
+        b.port,
+        &["--next-hop-tls", "required", "--next-hop-ca", &cert_s],
+    );
+    let clean = message("over-tls", "Encrypted between the relays.");
+    let r = a
+        .client()
+        .send_message("pat@city.test", &["sam@example.com"], &clean);
+    assert!(r.starts_with("250 2.0.0"), "{r}\n{}", b.log());
+    let d = sink.wait_for(
+        "the message through both relays",
+        Duration::from_secs(10),
+        |d| d.len() == 1,
+    );
+    assert_eq!(d[0].data, clean);
+    assert_eq!(d[0].rcpt_to, ["sam@example.com"]);
+    assert_eq!(b.log().matches("TLS established").count(), 1, "{}", b.log());
+
+    // Opportunistic (the default): encrypts to B without checking its certificate.
+    let opp = Relay::start("tls-opp", b.port, &[]);
+    let r = opp
+        .client()
+        .send_message("pat@city.test", &["sam@example.com"], &clean);
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    assert_eq!(b.log().matches("TLS established").count(), 2, "{}", b.log());
+
+    // Required, but B's certificate chains to no trusted CA: 451, nothing forwarded.
+    let untrusted = Relay::start("tls-untrusted", b.port, &["--next-hop-tls", "required"]);
+    let r = untrusted
+        .client()
+        .send_message("pat@city.test", &["sam@example.com"], &clean);
+    assert!(r.starts_with("451 4.4.1"), "{r}");
+    // Required, and the next hop offers no STARTTLS: 451.
+    let plain = Relay::start("tls-plain", sink.port, &["--next-hop-tls", "required"]);
+    let r = plain
+        .client()
+        .send_message("pat@city.test", &["sam@example.com"], &clean);
+    assert!(r.starts_with("451 4.4.1"), "{r}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(sink.deliveries().len(), 2);
+    let _ = std::fs::remove_dir_all(&certs);
+}

@@ -518,6 +518,14 @@ impl<D: Deliver> Session<D> {
         let io = conn.into_inner();
         match tokio::time::timeout(self.config.command_timeout, acceptor.accept(io)).await {
             Ok(Ok(tls)) => {
+                let (_, state) = tls.get_ref();
+                tracing::info!(
+                    peer = %self.peer,
+                    session = self.id,
+                    version = ?state.protocol_version(),
+                    cipher = ?state.negotiated_cipher_suite().map(|c| c.suite()),
+                    "STARTTLS: TLS established"
+                );
                 self.conn = Some(BufReader::with_capacity(16 * 1024, Box::new(tls)));
                 self.encrypted = true;
                 // RFC 3207: the client starts again with EHLO.
