@@ -486,8 +486,21 @@ fn pipelining_connection_limit_and_sigterm() {
     let r = third.reply();
     assert!(r.starts_with("421 4.3.2"), "{r}");
 
-    // SIGTERM: idle connections are told 421 and the relay exits cleanly.
+    // SIGHUP reloads the policy; the relay goes on serving.
     let pid = relay.child.as_ref().map(|c| c.id()).expect("pid");
+    let hup = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(hup.success());
+    let start = Instant::now();
+    while !relay.log().contains("policy and patterns reloaded") {
+        assert!(start.elapsed() < Duration::from_secs(15), "{}", relay.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(c.cmd("NOOP").starts_with("250"));
+
+    // SIGTERM: idle connections are told 421 and the relay exits cleanly.
     let killed = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()

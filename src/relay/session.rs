@@ -200,8 +200,12 @@ impl<D: Deliver> Session<D> {
     /// Read a line within the command timeout and what is left of the connection's time;
     /// `idle`: no message is in progress, so a shutdown may end the session here.
     async fn next_line(&mut self, buf: &mut Vec<u8>, idle: bool) -> Result<Line, Stop> {
-        // Replies wait while the client has pipelined more commands (one write per batch).
-        let pending = self.conn.as_ref().is_some_and(|c| !c.buffer().is_empty());
+        // Replies wait while the client has pipelined more whole commands (one write per
+        // batch); they go out before any read that may wait for the client.
+        let pending = self
+            .conn
+            .as_ref()
+            .is_some_and(|c| memchr::memchr(b'\n', c.buffer()).is_some());
         if !pending && self.flush().await.is_err() {
             return Err(Stop::Gone);
         }
@@ -338,8 +342,10 @@ impl<D: Deliver> Session<D> {
                     "SMTPUTF8".into(),
                     "PIPELINING".into(),
                     "ENHANCEDSTATUSCODES".into(),
-                    "XFORWARD NAME ADDR PROTO HELO IDENT SOURCE".into(),
                 ];
+                if self.peer.ip().is_loopback() {
+                    lines.push("XFORWARD NAME ADDR PROTO HELO IDENT SOURCE".into());
+                }
                 if self.tls.is_some() && !self.encrypted {
                     lines.push("STARTTLS".into());
                 }
@@ -466,7 +472,13 @@ impl<D: Deliver> Session<D> {
         self.reply(250, "2.1.5 Ok");
     }
 
+    /// Postfix's XFORWARD: the original client and queue id, for log lines and quarantine
+    /// records only. Taken from loopback clients (the MTA on the same host) only, so a remote
+    /// sender cannot write them.
     fn xforward(&mut self, arg: &str) {
+        if !self.peer.ip().is_loopback() {
+            return self.error(550, "5.7.0 XFORWARD is taken from loopback clients only");
+        }
         if self.mail_from.is_some() {
             return self.error(503, "5.5.1 XFORWARD inside a transaction");
         }
