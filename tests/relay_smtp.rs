@@ -481,10 +481,27 @@ fn pipelining_connection_limit_and_sigterm() {
     assert_eq!(d[0].rcpt_to, ["sam@example.com", "lee@example.com"]);
 
     // Two connections are open (c and this one): a third is told to come back later.
-    let _second = relay.client();
+    let second = relay.client();
     let mut third = Client::connect(relay.port);
     let r = third.reply();
     assert!(r.starts_with("421 4.3.2"), "{r}");
+    drop((second, third));
+
+    // A message in flight when SIGTERM comes (connected once the slot is free again).
+    let start = Instant::now();
+    let mut d = loop {
+        let mut d = Client::connect(relay.port);
+        if d.reply().starts_with("220") {
+            break d;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no slot freed");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(d.cmd("EHLO late.test").starts_with("250"));
+    assert!(d.cmd("MAIL FROM:<pat@city.test>").starts_with("250"));
+    assert!(d.cmd("RCPT TO:<kim@example.com>").starts_with("250"));
+    assert!(d.cmd("DATA").starts_with("354"));
+    d.send(b"Subject: in flight\r\n\r\nfirst half\r\n");
 
     // SIGHUP reloads the policy; the relay goes on serving.
     let pid = relay.child.as_ref().map(|c| c.id()).expect("pid");
@@ -508,6 +525,16 @@ fn pipelining_connection_limit_and_sigterm() {
     assert!(killed.success());
     let r = c.reply();
     assert!(r.starts_with("421 4.3.2"), "{r:?}");
+    // The message in flight is finished and forwarded; then that connection is closed too.
+    d.send(b"second half\r\n.\r\n");
+    let r = d.reply();
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    assert!(d.cmd("NOOP").starts_with("421 4.3.2"));
+    sink.wait_for(
+        "the message in flight at SIGTERM",
+        Duration::from_secs(10),
+        |m| m.iter().any(|m| m.rcpt_to == ["kim@example.com"]),
+    );
     let mut relay = relay;
     let mut child = relay.child.take().expect("child");
     let start = Instant::now();
