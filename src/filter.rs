@@ -2,6 +2,7 @@
 //! nothing of scanning; this adapter calls the engine and turns a verdict into what the MTA
 //! does.
 
+use crate::metrics::Metrics;
 use crate::milter::{self, Decision};
 use crate::notify::{MessageFacts, Notifier};
 use crate::policy::{self, Action, Policy, Verdict};
@@ -26,6 +27,8 @@ pub struct PolicyHandler {
     pub policy: Policy,
     /// None: quarantined mail goes to the MTA's hold queue only (tests, `milter-load`).
     pub quarantine: Option<Quarantine>,
+    /// Where judged messages are counted (`/metrics`, the console's dashboard).
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl PolicyHandler {
@@ -34,7 +37,13 @@ impl PolicyHandler {
             scanner,
             policy,
             quarantine: None,
+            metrics: None,
         }
+    }
+
+    pub fn with_metrics(mut self, m: Arc<Metrics>) -> Self {
+        self.metrics = Some(m);
+        self
     }
 
     pub fn with_quarantine(mut self, q: Quarantine) -> Self {
@@ -59,6 +68,9 @@ impl PolicyHandler {
         }
         let verdict = policy::evaluate(&self.policy, &report, &env);
         log_verdict(envelope, &verdict);
+        if let Some(m) = &self.metrics {
+            m.judged(&report, &verdict, now_ms());
+        }
         (report, verdict)
     }
 
@@ -119,6 +131,9 @@ impl PolicyHandler {
                 }
             }
             Err(e) => {
+                if let Some(m) = &self.metrics {
+                    m.store_error();
+                }
                 tracing::error!(
                     queue_id,
                     "message to quarantine not stored, answering tempfail: {e}"

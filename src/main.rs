@@ -40,8 +40,8 @@ enum Command {
     /// Run the milter server that Postfix or Sendmail calls for every message, with the
     /// quarantine store and the notice worker.
     Milter(cli::serve::MilterArgs),
-    /// Run the main job with embedded defaults: the milter on inet:127.0.0.1:8890 and the
-    /// quarantine in ./maildlp-data.
+    /// Run the main job with embedded defaults: the milter on inet:127.0.0.1:8890, the
+    /// quarantine in ./maildlp-data and the review console on http://127.0.0.1:8025.
     Serve(cli::serve::MilterArgs),
     /// Run an SMTP relay that scans every message, then forwards it to the next hop, stores
     /// it in the quarantine or refuses it (Postfix content_filter, smart host).
@@ -51,6 +51,9 @@ enum Command {
     Quarantine(cli::quarantine::QuarantineCommand),
     /// Make a new quarantine key file.
     Keygen(cli::quarantine::KeygenArgs),
+    /// Accounts of the review console: add, passwd, disable, enable, list.
+    #[command(subcommand)]
+    User(cli::user::UserCommand),
     /// Load generator: play concurrent milter sessions against a running milter and report
     /// messages/s and latency percentiles.
     MilterLoad(LoadArgs),
@@ -299,8 +302,10 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Show { policy, patterns }) => {
             policy_show(policy.as_deref(), &patterns)
         }
-        Command::Milter(args) | Command::Serve(args) => cli::serve::milter(args),
+        Command::Milter(args) => cli::serve::milter(args, false),
+        Command::Serve(args) => cli::serve::milter(args, true),
         Command::Relay(args) => cli::relay::relay(args),
+        Command::User(cmd) => cli::user::run(cmd),
         Command::Quarantine(cmd) => cli::quarantine::run(cmd),
         Command::Keygen(args) => cli::quarantine::keygen(args),
         Command::MilterLoad(args) => milter_load(args),

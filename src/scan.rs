@@ -45,6 +45,29 @@ impl Scanner {
 
     /// Scan one raw RFC 5322 message.
     pub fn scan(&self, raw: &[u8]) -> ScanReport {
+        self.scan_inner(raw, None).0
+    }
+
+    /// Scan a message and also keep what a reviewer is shown: up to `max_excerpts` excerpts
+    /// of the text around the values found (every value in them masked) and the parts read.
+    pub fn scan_with_evidence(&self, raw: &[u8], max_excerpts: usize) -> (ScanReport, Evidence) {
+        let (report, evidence) = self.scan_inner(raw, Some(max_excerpts));
+        (report, evidence.unwrap_or_default())
+    }
+
+    /// `s` with every value the detector finds in it masked (at any confidence): for showing
+    /// text that was not judged, such as a header, to a reviewer.
+    pub fn mask_values(&self, s: &str) -> String {
+        let norm = detect::normalize(s);
+        let mut matches = self.detector.find(&norm);
+        if matches.is_empty() {
+            return norm.into_owned();
+        }
+        matches.sort_by_key(|m| (m.start, std::cmp::Reverse(m.end)));
+        masked_span(&norm, 0, norm.len(), &matches)
+    }
+
+    fn scan_inner(&self, raw: &[u8], excerpts: Option<usize>) -> (ScanReport, Option<Evidence>) {
         let started = Instant::now();
         let mut collector = Collector {
             detector: &self.detector,
@@ -52,6 +75,7 @@ impl Scanner {
             findings: BTreeMap::new(),
             encrypted: Vec::new(),
             unscannable: Vec::new(),
+            evidence: excerpts.map(|max| (max, Evidence::default())),
         };
         let (info, decoded_bytes) = {
             let mut ctx = Ctx::new(&self.limits, &mut collector);
@@ -69,14 +93,110 @@ impl Scanner {
                 masked: agg.samples,
             })
             .collect();
-        ScanReport {
+        let report = ScanReport {
             info,
             findings,
             encrypted: collector.encrypted,
             unscannable: collector.unscannable,
             decoded_bytes,
             elapsed_micros: started.elapsed().as_micros() as u64,
+        };
+        (report, collector.evidence.map(|(_, e)| e))
+    }
+}
+
+/// What the review console shows of a message besides its findings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evidence {
+    pub excerpts: Vec<Excerpt>,
+    /// Every place text was read from, with its decoded size, in reading order.
+    pub parts: Vec<(String, usize)>,
+    /// More values were found than excerpts kept.
+    pub truncated: bool,
+}
+
+/// A value found, in its context: `before` + `value` + `after` is a stretch of the decoded
+/// text with whitespace collapsed and **every** value the detector finds in it masked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excerpt {
+    pub location: String,
+    pub kind: String,
+    pub confidence: crate::model::Confidence,
+    pub before: String,
+    /// The value itself, masked.
+    pub value: String,
+    pub after: String,
+}
+
+/// Characters of context on each side of a value.
+const EXCERPT_CONTEXT: usize = 60;
+/// Excerpts kept per kind and place.
+const EXCERPTS_PER_FINDING: usize = 3;
+
+/// `text[from..to]` with the values in `matches` masked and whitespace collapsed.
+fn masked_span(text: &str, from: usize, to: usize, matches: &[detect::Match]) -> String {
+    let mut out = String::new();
+    let mut at = from;
+    for m in matches {
+        if m.end <= at || m.start >= to {
+            continue;
         }
+        if m.start > at {
+            out.push_str(text.get(at..m.start).unwrap_or(""));
+        }
+        let (s, e) = (m.start.max(at), m.end.min(to));
+        if (s, e) == (m.start, m.end) {
+            out.push_str(&mask_match(m, text.get(s..e).unwrap_or("")));
+        } else {
+            // A value cut by the window's edge (or overlapping one already shown): nothing
+            // of it in clear.
+            out.extend(
+                text.get(s..e).unwrap_or("").chars().map(
+                    |c| {
+                        if c.is_alphanumeric() { '*' } else { c }
+                    },
+                ),
+            );
+        }
+        at = e;
+    }
+    if at < to {
+        out.push_str(text.get(at..to).unwrap_or(""));
+    }
+    let mut collapsed = String::with_capacity(out.len());
+    let mut space = false;
+    for c in out.chars() {
+        if c.is_whitespace() || c.is_control() {
+            space = true;
+        } else {
+            if space {
+                collapsed.push(' ');
+            }
+            space = false;
+            collapsed.push(c);
+        }
+    }
+    if space {
+        collapsed.push(' ');
+    }
+    collapsed
+}
+
+/// The byte offset `n` characters before `at` (or after, `forward`), on a char boundary.
+fn step_chars(text: &str, at: usize, n: usize, forward: bool) -> usize {
+    if forward {
+        text.get(at..)
+            .and_then(|t| t.char_indices().nth(n).map(|(i, _)| at + i))
+            .unwrap_or(text.len())
+    } else {
+        text.get(..at)
+            .and_then(|t| {
+                t.char_indices()
+                    .rev()
+                    .nth(n.saturating_sub(1))
+                    .map(|(i, _)| i)
+            })
+            .unwrap_or(0)
     }
 }
 
@@ -106,9 +226,45 @@ struct Collector<'d> {
     findings: BTreeMap<(String, String), Aggregate>,
     encrypted: Vec<EncryptedPart>,
     unscannable: Vec<Unscannable>,
+    /// With the console's evidence: how many excerpts at most, and what is kept so far.
+    evidence: Option<(usize, Evidence)>,
 }
 
 impl Collector<'_> {
+    fn keep_evidence(&mut self, location: &str, text: &str, matches: &[detect::Match]) {
+        let Some((max, evidence)) = self.evidence.as_mut() else {
+            return;
+        };
+        evidence.parts.push((location.to_string(), text.len()));
+        let mut sorted: Vec<detect::Match> = matches.to_vec();
+        sorted.sort_by_key(|m| (m.start, std::cmp::Reverse(m.end)));
+        for m in &sorted {
+            let shown = evidence
+                .excerpts
+                .iter()
+                .filter(|e| e.location == location && e.kind == m.kind)
+                .count();
+            if shown >= EXCERPTS_PER_FINDING {
+                continue;
+            }
+            if evidence.excerpts.len() >= *max {
+                evidence.truncated = true;
+                return;
+            }
+            let from = step_chars(text, m.start, EXCERPT_CONTEXT, false);
+            let to = step_chars(text, m.end, EXCERPT_CONTEXT, true);
+            let value = text.get(m.start..m.end).unwrap_or("");
+            evidence.excerpts.push(Excerpt {
+                location: location.to_string(),
+                kind: m.kind.clone(),
+                confidence: m.confidence,
+                before: masked_span(text, from, m.start, &sorted),
+                value: mask_match(m, value),
+                after: masked_span(text, m.end, to, &sorted),
+            });
+        }
+    }
+
     /// `s` with every value the detector finds in it masked, at any confidence.
     fn safe(&mut self, s: &str) -> String {
         if let Some(done) = self.safe.get(s) {
@@ -152,6 +308,10 @@ impl Sink for Collector<'_> {
                     detect::MAX_MATCHES_PER_PATTERN.min(detect::MAX_CANDIDATES_PER_PATTERN)
                 ),
             });
+        }
+        if self.evidence.is_some() {
+            let location = location.clone();
+            self.keep_evidence(&location, &text, &found.matches);
         }
         for m in found.matches {
             let value = text.get(m.start..m.end).unwrap_or("");

@@ -267,6 +267,7 @@ on_both_backends!(
     keys_and_damaged_rows,
     purge_expires_old_messages,
     group_commit_through_the_writer,
+    console_accounts_sessions_and_counts,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1654,4 +1655,221 @@ async fn milter_tempfails_when_the_sqlite_disk_is_full() {
     store.close().await;
     milter.stop();
     drop(mount);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The review console's tables: accounts, sessions, lockout, daily counts, pages of the queue
+// and of the audit log — the same SQL on both back ends.
+// ---------------------------------------------------------------------------------------------
+
+async fn console_accounts_sessions_and_counts(db: &Db) {
+    use maildlp::quarantine::accounts::{Role, StatRow};
+    let store = db.open().await;
+    store
+        .user_add("ada", Role::Admin, "$argon2id$fake-hash-a", "root")
+        .await
+        .expect("add ada");
+    let dup = store
+        .user_add("ada", Role::Reviewer, "$argon2id$other", "root")
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    store
+        .user_add("rey", Role::Reviewer, "$argon2id$fake-hash-r", "root")
+        .await
+        .expect("add rey");
+    let ada = store
+        .user_get("ada")
+        .await
+        .expect("get")
+        .expect("ada exists");
+    assert_eq!(
+        (ada.role, ada.disabled, ada.failed_logins),
+        (Role::Admin, false, 0)
+    );
+    assert!(store.user_get("nobody").await.expect("get").is_none());
+    assert_eq!(store.user_list().await.expect("list").len(), 2);
+
+    // Failures count up; a lock is stored and audited; a login resets both.
+    for n in 1..=3 {
+        assert_eq!(store.login_failed("rey").await.expect("failed"), n);
+    }
+    assert_eq!(store.login_failed("nobody").await.expect("unknown"), 0);
+    let until = now_ms() + 60_000;
+    store.lock_account("rey", until).await.expect("lock");
+    let rey = store.user_get("rey").await.expect("get").expect("rey");
+    assert_eq!((rey.failed_logins, rey.locked_until_ms), (3, until));
+
+    // Sessions: found while live, gone when deleted, idle, expired or the account disabled.
+    let far = now_ms() + 3_600_000;
+    store
+        .session_create("h1", "rey", "csrf1", far, "from 127.0.0.1")
+        .await
+        .expect("session");
+    let rey = store.user_get("rey").await.expect("get").expect("rey");
+    assert_eq!(
+        (rey.failed_logins, rey.locked_until_ms),
+        (0, 0),
+        "a login resets"
+    );
+    let s = store
+        .session_get("h1", 60_000)
+        .await
+        .expect("get")
+        .expect("live");
+    assert_eq!((s.user.name.as_str(), s.csrf.as_str()), ("rey", "csrf1"));
+    assert!(
+        store.session_get("h1", 0).await.expect("idle").is_none(),
+        "idle too long"
+    );
+    assert!(
+        store
+            .session_get("h1", 60_000)
+            .await
+            .expect("gone")
+            .is_none(),
+        "an idle session is removed"
+    );
+    store
+        .session_create("h2", "rey", "c2", now_ms() - 1, "x")
+        .await
+        .expect("session");
+    assert!(
+        store
+            .session_get("h2", 60_000)
+            .await
+            .expect("expired")
+            .is_none()
+    );
+    store
+        .session_create("h3", "rey", "c3", far, "x")
+        .await
+        .expect("session");
+    store.session_delete("h3").await.expect("logout");
+    assert!(
+        store
+            .session_get("h3", 60_000)
+            .await
+            .expect("logged out")
+            .is_none()
+    );
+    store
+        .session_create("h4", "rey", "c4", far, "x")
+        .await
+        .expect("session");
+    store
+        .user_set_disabled("rey", true, "root")
+        .await
+        .expect("disable");
+    assert!(
+        store
+            .session_get("h4", 60_000)
+            .await
+            .expect("disabled")
+            .is_none()
+    );
+    store
+        .user_set_disabled("rey", false, "root")
+        .await
+        .expect("enable");
+    store
+        .session_create("h5", "rey", "c5", far, "x")
+        .await
+        .expect("session");
+    store
+        .user_set_password("rey", "$argon2id$new", "root")
+        .await
+        .expect("passwd");
+    assert!(
+        store
+            .session_get("h5", 60_000)
+            .await
+            .expect("new password")
+            .is_none()
+    );
+    assert!(matches!(
+        store.user_set_password("nobody", "x", "root").await,
+        Err(StoreError::NoAccount(_))
+    ));
+
+    // Daily counts add up across flushes (and nodes).
+    let row = |day: &str, action: &str, rule: &str, n| StatRow {
+        day: day.into(),
+        action: action.into(),
+        rule: rule.into(),
+        kind: String::new(),
+        n,
+    };
+    store
+        .stats_add(&[
+            row("2026-11-29", "accept", "", 5),
+            row("2026-11-30", "quarantine", "sensitive_info", 2),
+        ])
+        .await
+        .expect("stats");
+    store
+        .stats_add(&[row("2026-11-30", "quarantine", "sensitive_info", 3)])
+        .await
+        .expect("stats again");
+    let rows = store.stats_since("2026-11-30").await.expect("since");
+    assert_eq!(
+        rows,
+        vec![row("2026-11-30", "quarantine", "sensitive_info", 5)]
+    );
+
+    // Pages of the queue: count and offset agree with the list.
+    let now = now_ms();
+    for i in 0..5 {
+        hold(
+            &store,
+            &ssn_message(&format!("page {i}"), "pat@city.test"),
+            "pat@city.test",
+            now - i * 1000,
+        )
+        .await;
+    }
+    let all = ListFilter {
+        status: Some(Status::Held),
+        ..Default::default()
+    };
+    assert_eq!(store.count(&all).await.expect("count"), 5);
+    let page2 = store
+        .list(&ListFilter {
+            limit: Some(2),
+            offset: Some(2),
+            ..all.clone()
+        })
+        .await
+        .expect("page");
+    let every = store.list(&all).await.expect("all");
+    assert_eq!(
+        page2.iter().map(|m| &m.id).collect::<Vec<_>>(),
+        every[2..4].iter().map(|m| &m.id).collect::<Vec<_>>()
+    );
+    let tail = store
+        .list(&ListFilter {
+            offset: Some(4),
+            ..all.clone()
+        })
+        .await
+        .expect("offset without limit");
+    assert_eq!(tail.len(), 1);
+
+    // The audit log, newest first, filtered.
+    let (entries, total) = store
+        .audit_page(None, Some("user_add"), 0, 10)
+        .await
+        .expect("audit");
+    assert_eq!(total, 2);
+    assert_eq!(entries.len(), 2);
+    assert!(entries[0].seq > entries[1].seq, "newest first");
+    let (locks, n) = store
+        .audit_page(Some("rey"), Some("lockout"), 0, 10)
+        .await
+        .expect("audit");
+    assert_eq!((n, locks.len()), (1, 1));
+    let (_, all_n) = store
+        .audit_page(None, None, 0, 0)
+        .await
+        .expect("count only");
+    assert!(all_n >= 10, "{all_n}");
 }

@@ -9,11 +9,11 @@
 
 #[path = "support/postfix.rs"]
 mod postfix;
-#[path = "support/smtp_sink.rs"]
-mod smtp_sink;
+#[path = "support/relay_sink.rs"]
+mod relay_sink;
 
 use postfix::{Milter, Ports, Postfix, free_port};
-use smtp_sink::{Client, Sink};
+use relay_sink::{Client, Sink};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

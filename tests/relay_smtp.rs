@@ -7,10 +7,10 @@
 //! the right code, no panic, and the server goes on serving; SIGTERM closes idle connections
 //! with 421 and exits.
 
-#[path = "support/smtp_sink.rs"]
-mod smtp_sink;
+#[path = "support/relay_sink.rs"]
+mod relay_sink;
 
-use smtp_sink::{Client, Sink, stuffed};
+use relay_sink::{Client, Sink, stuffed};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -560,7 +560,7 @@ fn certificate(dir: &std::path::Path) -> (PathBuf, PathBuf) {
     std::fs::create_dir_all(dir).expect("cert dir");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert, ck.cert.pem()).expect("cert");
-    std::fs::write(&key, ck.signing_key.serialize_pem()).expect("key");
+    std::fs::write(&key, ck.key_pair.serialize_pem()).expect("key");
     (cert, key)
 }
 

@@ -3,3 +3,4 @@
 pub mod quarantine;
 pub mod relay;
 pub mod serve;
+pub mod user;

@@ -227,6 +227,7 @@ async fn run_async(cmd: QuarantineCommand) -> anyhow::Result<ExitCode> {
                     since_ms,
                     before_ms: None,
                     limit: Some(limit),
+                    offset: None,
                 })
                 .await?;
             for m in &rows {

@@ -4,7 +4,7 @@
 //! messages in flight.
 
 use super::quarantine::StoreArgs;
-use super::serve::{policy_handler, retention};
+use super::serve::{flush_stats, policy_handler, retention};
 use crate::{EngineArgs, init_logging};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
@@ -12,6 +12,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, Tokio1Executor};
+use maildlp::metrics::Metrics;
 use maildlp::notify::SharedNotifier;
 use maildlp::quarantine::Mode;
 use maildlp::quarantine::writer::Writer;
@@ -230,7 +231,17 @@ pub fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
             args.max_connections.max(1) * 4,
             Duration::from_secs(args.store_timeout.max(1)),
         );
-        let build = || policy_handler(&args.engine, args.policy.as_deref(), Some(&writer), Mode::Store);
+        // Verdict counts reach the console's dashboard through the shared store.
+        let metrics = Arc::new(Metrics::new());
+        let build = || {
+            policy_handler(
+                &args.engine,
+                args.policy.as_deref(),
+                Some(&writer),
+                Mode::Store,
+                &metrics,
+            )
+        };
         let (handler, notifier) = build()?;
         let patterns = handler.scanner.detector().patterns().count();
         let shared = Arc::new(RwLock::new(Arc::new(handler)));
@@ -243,6 +254,7 @@ pub fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
         let server = Server::bind(&args.listen, config, Arc::new(relay), tls.clone())
             .await
             .with_context(|| format!("listening on {} (is another server running there?)", args.listen))?;
+        let stats = tokio::spawn(flush_stats(store.clone(), metrics.clone(), stop_rx.clone()));
         let worker = shared_notifier.as_ref().map(|n| {
             tokio::spawn(maildlp::notify::run_worker(
                 store.clone(),
@@ -293,6 +305,7 @@ pub fn relay(args: RelayArgs) -> anyhow::Result<ExitCode> {
         if let Some(w) = worker {
             let _ = w.await;
         }
+        let _ = stats.await;
         store.close().await;
         tracing::info!("stopped");
         Ok::<_, anyhow::Error>(())

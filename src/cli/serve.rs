@@ -6,9 +6,12 @@ use crate::{EngineArgs, init_logging, load_policy};
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use maildlp::filter::{PolicyHandler, Quarantine};
+use maildlp::metrics::Metrics;
 use maildlp::notify::{Notifier, SharedNotifier};
 use maildlp::quarantine::Mode;
+use maildlp::quarantine::release::NextHop;
 use maildlp::quarantine::writer::Writer;
+use maildlp::web::{Console, SharedScanner};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
@@ -61,6 +64,26 @@ pub struct MilterArgs {
     /// Held messages older than this expire (content erased); `off` keeps them until purged.
     #[arg(long, value_name = "AGE", default_value = "90d")]
     retention: String,
+    /// Where the review console (and /metrics, /healthz) listens: HOST:PORT, or `off`.
+    /// `serve` listens on 127.0.0.1:8025 unless told otherwise; `milter` only when given.
+    #[arg(long, value_name = "HOST:PORT")]
+    console_listen: Option<String>,
+    /// PEM certificate chain for the console: serve HTTPS (with --console-tls-key).
+    #[arg(long, value_name = "FILE", requires = "console_tls_key")]
+    console_tls_cert: Option<PathBuf>,
+    /// PEM private key for --console-tls-cert.
+    #[arg(long, value_name = "FILE", requires = "console_tls_cert")]
+    console_tls_key: Option<PathBuf>,
+    /// A console session ends this long after login.
+    #[arg(long, value_name = "AGE", default_value = "8h")]
+    console_session: String,
+    /// … or after this long without a request.
+    #[arg(long, value_name = "AGE", default_value = "30m")]
+    console_idle: String,
+    /// Where messages released in the console go: an SMTP listener that does not call the
+    /// milter again (see the README's master.cf entry).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:10026")]
+    release_to: NextHop,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -71,12 +94,13 @@ pub struct MilterArgs {
 fn build_handler(
     args: &MilterArgs,
     writer: Option<&Writer>,
+    metrics: &Arc<Metrics>,
 ) -> anyhow::Result<(PolicyHandler, Option<Arc<Notifier>>)> {
     let mode = match args.quarantine_mode {
         QuarantineMode::Store => Mode::Store,
         QuarantineMode::Hold | QuarantineMode::Mta => Mode::Hold,
     };
-    policy_handler(&args.engine, args.policy.as_deref(), writer, mode)
+    policy_handler(&args.engine, args.policy.as_deref(), writer, mode, metrics)
 }
 
 /// Scanner, policy and (with a writer) the quarantine and its notifier: what `milter`, `serve`
@@ -86,20 +110,23 @@ pub(super) fn policy_handler(
     policy: Option<&std::path::Path>,
     writer: Option<&Writer>,
     mode: Mode,
+    metrics: &Arc<Metrics>,
 ) -> anyhow::Result<(PolicyHandler, Option<Arc<Notifier>>)> {
     let scanner = engine.scanner()?;
     let policy = load_policy(policy, scanner.detector())?;
+    let handler =
+        |scanner, policy| PolicyHandler::new(scanner, policy).with_metrics(metrics.clone());
     match writer {
         Some(w) => {
             let notifier = Arc::new(Notifier::new(&policy).map_err(anyhow::Error::msg)?);
-            let handler = PolicyHandler::new(scanner, policy).with_quarantine(Quarantine {
+            let handler = handler(scanner, policy).with_quarantine(Quarantine {
                 writer: w.clone(),
                 mode,
                 notifier: notifier.clone(),
             });
             Ok((handler, Some(notifier)))
         }
-        None => Ok((PolicyHandler::new(scanner, policy), None)),
+        None => Ok((handler(scanner, policy), None)),
     }
 }
 
@@ -112,10 +139,58 @@ pub(super) fn retention(s: &str) -> anyhow::Result<Option<Duration>> {
         .map_err(|_| anyhow::anyhow!("--retention {s:?}: write an age such as 90d, or off"))
 }
 
-pub fn milter(args: MilterArgs) -> anyhow::Result<ExitCode> {
+/// Rule names of a policy (for the console's filters), whatever rules it has.
+fn rule_names(policy: &maildlp::policy::Policy) -> Vec<String> {
+    match serde_json::to_value(&policy.rules) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn age(s: &str, flag: &str) -> anyhow::Result<Duration> {
+    humantime::parse_duration(s)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("{flag} {s:?}: write an age such as 8h or 30m"))
+}
+
+/// Add this node's verdict counts to the store's daily totals every 30 s (and once at the
+/// end), for the dashboard.
+pub(super) async fn flush_stats(
+    store: maildlp::quarantine::store::Store,
+    metrics: Arc<Metrics>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(30)) => false,
+            _ = stop.wait_for(|s| *s) => true,
+        };
+        let rows = metrics.take_daily();
+        if let Err(e) = store.stats_add(&rows).await {
+            tracing::warn!("daily counts not stored yet (kept for the next try): {e}");
+            metrics.restore_daily(rows);
+        }
+        if stopping {
+            break;
+        }
+    }
+}
+
+pub fn milter(args: MilterArgs, serve: bool) -> anyhow::Result<ExitCode> {
     use maildlp::milter::server::{self, Config, Server};
     init_logging();
     let retention = retention(&args.retention)?;
+    let console_listen = match args.console_listen.as_deref() {
+        Some("off") => None,
+        Some(a) => Some(a.parse::<std::net::SocketAddr>().map_err(|_| {
+            anyhow::anyhow!("--console-listen {a:?}: write HOST:PORT (127.0.0.1:8025) or off")
+        })?),
+        None if serve => Some(std::net::SocketAddr::from(([127, 0, 0, 1], 8025))),
+        None => None,
+    };
+    let session_ttl = age(&args.console_session, "--console-session")?;
+    let idle_timeout = age(&args.console_idle, "--console-idle")?;
     if args.max_buffered < args.max_message_size {
         anyhow::bail!(
             "--max-buffered ({}) must be at least --max-message-size ({}): a message that never fits would be deferred forever",
@@ -155,8 +230,13 @@ pub fn milter(args: MilterArgs) -> anyhow::Result<ExitCode> {
                 Duration::from_secs(args.store_timeout.max(1)),
             )
         });
-        let (handler, notifier) = build_handler(&args, writer.as_ref())?;
+        let metrics = Arc::new(Metrics::new());
+        let (handler, notifier) = build_handler(&args, writer.as_ref(), &metrics)?;
+        metrics.set_policy_loaded(true);
         let patterns = handler.scanner.detector().patterns().count();
+        let rules = rule_names(&handler.policy);
+        let console_scanner: SharedScanner =
+            Arc::new(RwLock::new(Arc::new(args.engine.scanner()?)));
         let shared = server::shared(Arc::new(handler));
         let shared_notifier: Option<SharedNotifier> = notifier.map(|n| Arc::new(RwLock::new(n)));
         let server = Server::bind(&args.listen, config, shared.clone())
@@ -171,6 +251,45 @@ pub fn milter(args: MilterArgs) -> anyhow::Result<ExitCode> {
             ))),
             _ => None,
         };
+        let mut console_task = None;
+        let mut stats_task = None;
+        match (&store, console_listen) {
+            (Some(s), Some(addr)) => {
+                let kinds: std::collections::BTreeSet<String> = handler_kinds(&console_scanner);
+                let console = Arc::new(Console {
+                    store: s.clone(),
+                    metrics: metrics.clone(),
+                    scanner: console_scanner.clone(),
+                    release_to: args.release_to.clone(),
+                    secure_cookies: args.console_tls_cert.is_some(),
+                    session_ttl,
+                    idle_timeout,
+                    rules: rules.clone(),
+                    kinds: kinds.into_iter().collect(),
+                });
+                let listen = maildlp::web::Listen {
+                    addr,
+                    tls: args.console_tls_cert.clone().zip(args.console_tls_key.clone()),
+                };
+                let scheme = if listen.tls.is_some() { "https" } else { "http" };
+                // Bound now, so a port in use or a bad certificate stops the start.
+                let bound = maildlp::web::bind(&listen).await?;
+                let stop = stop_rx.clone();
+                console_task = Some(tokio::spawn(async move {
+                    if let Err(e) = maildlp::web::serve(console, bound, stop).await {
+                        tracing::error!("review console stopped: {e:#}");
+                    }
+                }));
+                tracing::info!("review console on {scheme}://{addr}/ (accounts: `maildlp user add NAME --role admin`)");
+            }
+            (None, Some(_)) if args.console_listen.is_some() => {
+                anyhow::bail!("the console needs the quarantine store: drop --quarantine-mode mta or --console-listen");
+            }
+            _ => {}
+        }
+        if let Some(s) = &store {
+            stats_task = Some(tokio::spawn(flush_stats(s.clone(), metrics.clone(), stop_rx.clone())));
+        }
         let store_desc = match &store {
             Some(_) => format!(
                 "{} (key {})",
@@ -195,8 +314,11 @@ pub fn milter(args: MilterArgs) -> anyhow::Result<ExitCode> {
         loop {
             tokio::select! {
                 _ = hup.recv() => {
-                    match build_handler(&args, writer.as_ref()) {
+                    match build_handler(&args, writer.as_ref(), &metrics) {
                         Ok((h, n)) => {
+                            if let (Ok(sc), Ok(mut current)) = (args.engine.scanner(), console_scanner.write()) {
+                                *current = Arc::new(sc);
+                            }
                             if let Ok(mut current) = shared.write() {
                                 *current = Arc::new(h);
                             }
@@ -220,6 +342,12 @@ pub fn milter(args: MilterArgs) -> anyhow::Result<ExitCode> {
         if let Some(w) = worker {
             let _ = w.await;
         }
+        if let Some(t) = console_task {
+            let _ = t.await;
+        }
+        if let Some(t) = stats_task {
+            let _ = t.await;
+        }
         if let Some(s) = &store {
             s.close().await;
         }
@@ -227,4 +355,17 @@ pub fn milter(args: MilterArgs) -> anyhow::Result<ExitCode> {
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Kind names the detector reports.
+fn handler_kinds(scanner: &SharedScanner) -> std::collections::BTreeSet<String> {
+    scanner
+        .read()
+        .map(|s| {
+            s.detector()
+                .patterns()
+                .map(|(_, kind)| kind.to_string())
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -8,6 +8,7 @@
 //! - [`writer`]: group commit for the milter (many messages, one fsync).
 //! - [`release`]: re-injection of a released message to the next hop (lettre).
 
+pub mod accounts;
 pub mod crypto;
 pub mod release;
 pub mod store;
@@ -312,6 +313,8 @@ pub struct ListFilter {
     pub since_ms: Option<i64>,
     pub before_ms: Option<i64>,
     pub limit: Option<usize>,
+    /// Skip this many (pages in the console).
+    pub offset: Option<usize>,
 }
 
 /// A new quarantine id: a UUIDv7 (time-ordered, random), lower-case hex with dashes.

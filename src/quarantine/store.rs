@@ -43,6 +43,12 @@ pub enum StoreError {
     NoContent { id: String, status: String },
     #[error("quarantine store: corrupt record {id}: {why}")]
     Corrupt { id: String, why: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error(
+        "no console account {0:?}: `maildlp user list` shows them, `maildlp user add` creates one"
+    )]
+    NoAccount(String),
 }
 
 /// Which database is behind the store.
@@ -113,7 +119,7 @@ fn redact(url: &str) -> String {
 /// The quarantine store. Cheap to clone (a pool and a key).
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     key: Key,
     backend: Backend,
     node: String,
@@ -252,6 +258,10 @@ impl Store {
         })
     }
 
+    pub(super) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
     pub fn key(&self) -> &Key {
         &self.key
     }
@@ -328,58 +338,39 @@ impl Store {
 
     /// Messages matching `filter`, newest first.
     pub async fn list(&self, filter: &ListFilter) -> Result<Vec<Summary>, StoreError> {
-        let mut sql = String::from(
+        let (mut sql, mut binds) = where_clause(
             "SELECT id, received_ms, status, status_ms, node, mode, queue_id, client_addr, sender, \
-             recipients, rules, kinds, size, details FROM messages WHERE 1 = 1",
+             recipients, rules, kinds, size, details FROM messages",
+            filter,
         );
-        let mut binds: Vec<Bind> = Vec::new();
-        let mut next = |sql: &mut String, clause: &str, b: Bind| {
-            binds.push(b);
-            sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
-        };
-        if let Some(s) = filter.status {
-            next(&mut sql, " AND status = ?", Bind::Text(s.as_str().into()));
-        }
-        if let Some(r) = &filter.rule {
-            next(
-                &mut sql,
-                " AND rules LIKE ? ESCAPE '\\'",
-                Bind::Text(format!("%,{},%", like_escape(r))),
-            );
-        }
-        if let Some(k) = &filter.kind {
-            next(
-                &mut sql,
-                " AND kinds LIKE ? ESCAPE '\\'",
-                Bind::Text(format!("%,{},%", like_escape(k))),
-            );
-        }
-        if let Some(g) = &filter.sender {
-            next(
-                &mut sql,
-                " AND LOWER(sender) LIKE ? ESCAPE '\\'",
-                Bind::Text(like_escape(&g.to_lowercase()).replace('*', "%")),
-            );
-        }
-        if let Some(t) = filter.since_ms {
-            next(&mut sql, " AND received_ms >= ?", Bind::Int(t));
-        }
-        if let Some(t) = filter.before_ms {
-            next(&mut sql, " AND received_ms < ?", Bind::Int(t));
-        }
         sql.push_str(" ORDER BY received_ms DESC, id DESC");
-        if let Some(n) = filter.limit {
-            next(&mut sql, " LIMIT ?", Bind::Int(n as i64));
+        if filter.limit.is_some() || filter.offset.is_some() {
+            binds.push(Bind::Int(
+                filter
+                    .limit
+                    .map(|n| n.min(i64::MAX as usize) as i64)
+                    .unwrap_or(i64::MAX),
+            ));
+            sql.push_str(&format!(" LIMIT ${}", binds.len()));
+            binds.push(Bind::Int(
+                filter.offset.unwrap_or(0).min(i64::MAX as usize) as i64
+            ));
+            sql.push_str(&format!(" OFFSET ${}", binds.len()));
         }
-        let mut q = sqlx::query(&sql);
-        for b in binds {
-            q = match b {
-                Bind::Text(s) => q.bind(s),
-                Bind::Int(i) => q.bind(i),
-            };
-        }
-        let rows = q.fetch_all(&self.pool).await?;
+        let rows = bind_all(sqlx::query(&sql), binds)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(|r| self.summary(r)).collect()
+    }
+
+    /// How many messages match `filter` (its limit and offset aside).
+    pub async fn count(&self, filter: &ListFilter) -> Result<u64, StoreError> {
+        let (sql, binds) = where_clause("SELECT COUNT(*) AS n FROM messages", filter);
+        let n: i64 = bind_all(sqlx::query(&sql), binds)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        Ok(n.max(0) as u64)
     }
 
     fn summary(&self, r: &AnyRow) -> Result<Summary, StoreError> {
@@ -796,6 +787,60 @@ enum Bind {
     Int(i64),
 }
 
+fn bind_all<'q>(
+    mut q: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+    for b in binds {
+        q = match b {
+            Bind::Text(s) => q.bind(s),
+            Bind::Int(i) => q.bind(i),
+        };
+    }
+    q
+}
+
+/// `select` with the WHERE clause of `filter` (not its limit) and the values to bind.
+fn where_clause(select: &str, filter: &ListFilter) -> (String, Vec<Bind>) {
+    let mut sql = format!("{select} WHERE 1 = 1");
+    let mut binds: Vec<Bind> = Vec::new();
+    let mut next = |sql: &mut String, clause: &str, b: Bind| {
+        binds.push(b);
+        sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
+    };
+    if let Some(s) = filter.status {
+        next(&mut sql, " AND status = ?", Bind::Text(s.as_str().into()));
+    }
+    if let Some(r) = &filter.rule {
+        next(
+            &mut sql,
+            " AND rules LIKE ? ESCAPE '\\'",
+            Bind::Text(format!("%,{},%", like_escape(r))),
+        );
+    }
+    if let Some(k) = &filter.kind {
+        next(
+            &mut sql,
+            " AND kinds LIKE ? ESCAPE '\\'",
+            Bind::Text(format!("%,{},%", like_escape(k))),
+        );
+    }
+    if let Some(g) = &filter.sender {
+        next(
+            &mut sql,
+            " AND LOWER(sender) LIKE ? ESCAPE '\\'",
+            Bind::Text(like_escape(&g.to_lowercase()).replace('*', "%")),
+        );
+    }
+    if let Some(t) = filter.since_ms {
+        next(&mut sql, " AND received_ms >= ?", Bind::Int(t));
+    }
+    if let Some(t) = filter.before_ms {
+        next(&mut sql, " AND received_ms < ?", Bind::Int(t));
+    }
+    (sql, binds)
+}
+
 fn like_escape(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('%', "\\%")
@@ -822,7 +867,7 @@ fn row_bool(row: &AnyRow, col: &str) -> Result<bool, StoreError> {
     }
 }
 
-fn audit_entry(r: &AnyRow) -> Result<AuditEntry, StoreError> {
+pub(super) fn audit_entry(r: &AnyRow) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
         seq: r.try_get("seq")?,
         at_ms: r.try_get("at_ms")?,
@@ -834,7 +879,7 @@ fn audit_entry(r: &AnyRow) -> Result<AuditEntry, StoreError> {
     })
 }
 
-async fn insert_audit(
+pub(super) async fn insert_audit(
     tx: &mut Transaction<'static, Any>,
     actor: &str,
     action: &str,
