@@ -68,9 +68,10 @@ struct LoadArgs {
     connections: usize,
     #[arg(long, default_value_t = 1000)]
     messages_per_connection: usize,
-    /// Message to send (default: a synthetic ~20 KB plain-text message).
-    #[arg(long, value_name = "FILE")]
-    message: Option<PathBuf>,
+    /// Message to send (default: a synthetic ~20 KB plain-text message). Repeat it, or give a
+    /// directory, to play several messages in turn (a mixed load).
+    #[arg(long, value_name = "FILE|DIR")]
+    message: Vec<PathBuf>,
     /// Make the synthetic message one the embedded policy quarantines (a labelled, synthetic
     /// SSN to an outside recipient): measures the quarantine path, store included.
     #[arg(long, conflicts_with = "message")]
@@ -110,8 +111,43 @@ struct ReplayArgs {
     /// Expected verdicts (TOML: [[message]] file, index, action, rules).
     #[arg(long, value_name = "FILE")]
     expect: Option<PathBuf>,
+    /// Judge as of this day (YYYY-MM-DD): exceptions that had expired by then do nothing,
+    /// ones still valid then apply (default: today, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    date: Option<(u16, u8, u8)>,
+    /// Print each message's chain_letter and mass_solicitation score (the phrases and their
+    /// points), to tune thresholds and phrases.
+    #[arg(long)]
+    scores: bool,
     #[command(flatten)]
     engine: EngineArgs,
+}
+
+/// `2026-11-30` → (2026, 11, 30), a real calendar day.
+fn parse_date(s: &str) -> Result<(u16, u8, u8), String> {
+    let bad = || format!("{s:?} is not a date: write YYYY-MM-DD, such as 2026-11-30");
+    let mut it = s.trim().splitn(3, '-');
+    let (Some(y), Some(m), Some(d)) = (it.next(), it.next(), it.next()) else {
+        return Err(bad());
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return Err(bad());
+    }
+    let y: u16 = y.parse().map_err(|_| bad())?;
+    let m: u8 = m.parse().map_err(|_| bad())?;
+    let d: u8 = d.parse().map_err(|_| bad())?;
+    let leap = (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(bad()),
+    };
+    if d == 0 || d > days {
+        return Err(bad());
+    }
+    Ok((y, m, d))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -236,6 +272,10 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let started = std::time::Instant::now();
+    let day = args.date.unwrap_or_else(policy::today);
+    if let Some((y, m, d)) = args.date {
+        println!("judged as of {y:04}-{m:02}-{d:02}");
+    }
     let mut summary = Summary::default();
     for item in Messages::new(&args.paths, args.engine.max_message_bytes) {
         let item = match item {
@@ -247,8 +287,16 @@ fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let report = scanner.scan(&item.raw);
-        let verdict = policy::evaluate(&policy, &report, &Envelope::from_headers(&report));
+        let verdict = policy::evaluate_on(&policy, &report, &Envelope::from_headers(&report), day);
         summary.add(&item, &report, &verdict);
+        summary.add_content(&report, &policy);
+        if args.scores {
+            let label = match item.index {
+                Some(i) => format!("{}#{i}", item.path),
+                None => item.path.clone(),
+            };
+            print!("{}", maildlp::replay::score_lines(&label, &report, &policy));
+        }
         if let Some(c) = checker.as_mut() {
             c.check(&item, &verdict);
         }
@@ -345,16 +393,34 @@ will rotate, and the public works portal lists closures by ZIP 76201-4229.\r\n";
 }
 
 fn milter_load(args: LoadArgs) -> anyhow::Result<ExitCode> {
-    let message = match &args.message {
-        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
-        None => {
-            let mut m = synthetic_message();
-            if args.sensitive {
-                m.extend_from_slice(b"Employee SSN: 536-22-4817 (synthetic, for load tests)\r\n");
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    for p in &args.message {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("reading the directory {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file())
+                .collect();
+            files.sort();
+            for f in files {
+                messages
+                    .push(std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?);
             }
-            m
+        } else {
+            messages.push(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?);
         }
-    };
+    }
+    if messages.is_empty() {
+        if !args.message.is_empty() {
+            anyhow::bail!("--message: no files found in {:?}", args.message);
+        }
+        let mut m = synthetic_message();
+        if args.sensitive {
+            m.extend_from_slice(b"Employee SSN: 536-22-4817 (synthetic, for load tests)\r\n");
+        }
+        messages.push(m);
+    }
+    let bytes: usize = messages.iter().map(Vec::len).sum();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -363,13 +429,18 @@ fn milter_load(args: LoadArgs) -> anyhow::Result<ExitCode> {
         args.addr,
         args.connections,
         args.messages_per_connection,
-        &message,
+        &messages,
         args.like_postfix,
     ));
     println!(
-        "{} messages ({} bytes each) over {} connections in {:.2} s: {:.0} messages/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} errors",
+        "{} messages ({} bytes {}) over {} connections in {:.2} s: {:.0} messages/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; {} errors",
         report.messages,
-        message.len(),
+        bytes / messages.len(),
+        if messages.len() == 1 {
+            "each"
+        } else {
+            "on average"
+        },
         args.connections,
         report.elapsed.as_secs_f64(),
         report.per_second(),

@@ -2,7 +2,7 @@
 //! against expected verdicts (how a policy change is tried before it is turned on).
 
 use crate::mailbox::Item;
-use crate::policy::{Action, Verdict};
+use crate::policy::{Action, Policy, Verdict, content_score};
 use crate::scan::ScanReport;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,6 +19,60 @@ pub struct Summary {
     pub kinds: BTreeMap<String, usize>,
     pub exceptions: BTreeMap<String, usize>,
     pub input_errors: usize,
+    /// Per content rule: how the messages scored against its threshold.
+    pub scores: BTreeMap<String, ScoreStats>,
+    /// Messages with a link to each file-sharing service (approved tenants included).
+    pub links: BTreeMap<String, usize>,
+}
+
+/// How the messages of a replay scored on one content rule (`chain_letter`,
+/// `mass_solicitation`): what an analyst tunes the threshold and the phrases with.
+#[derive(Debug, Default)]
+pub struct ScoreStats {
+    pub threshold: i64,
+    /// Messages with a score above 0.
+    pub scored: usize,
+    /// Messages at half the threshold or more, under it.
+    pub near: usize,
+    /// Messages at or over the threshold (the rule fires, or would in monitor mode).
+    pub over: usize,
+    pub highest: i64,
+    /// Per phrase: messages in which it scored.
+    pub phrases: BTreeMap<String, usize>,
+}
+
+/// Score lines of one message (`--scores`): `file#i  chain_letter 12/10: phrase 6, ...`, or
+/// nothing when no content rule scored.
+pub fn score_lines(label: &str, report: &ScanReport, policy: &Policy) -> String {
+    let mut out = String::new();
+    for (rule, threshold) in content_rules(policy) {
+        let score = content_score(report, rule);
+        if score.phrases.is_empty() {
+            continue;
+        }
+        let mark = if score.points >= threshold {
+            "  FIRES"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "{label}  {rule} {}/{threshold}{mark}: {}",
+            score.points,
+            score.describe()
+        );
+    }
+    out
+}
+
+fn content_rules(policy: &Policy) -> [(&'static str, i64); 2] {
+    [
+        ("chain_letter", policy.rules.chain_letter.threshold),
+        (
+            "mass_solicitation",
+            policy.rules.mass_solicitation.threshold,
+        ),
+    ]
 }
 
 impl Summary {
@@ -40,6 +94,33 @@ impl Summary {
         }
         for e in &verdict.exceptions_used {
             *self.exceptions.entry(e.reference.clone()).or_default() += 1;
+        }
+    }
+
+    /// Count a message's content-rule scores and file-sharing links.
+    pub fn add_content(&mut self, report: &ScanReport, policy: &Policy) {
+        for (rule, threshold) in content_rules(policy) {
+            let score = content_score(report, rule);
+            let st = self.scores.entry(rule.to_string()).or_default();
+            st.threshold = threshold;
+            if score.points > 0 {
+                st.scored += 1;
+                st.highest = st.highest.max(score.points);
+            }
+            if score.points >= threshold {
+                st.over += 1;
+            } else if score.points > 0 && 2 * score.points >= threshold {
+                st.near += 1;
+            }
+            for (name, points) in &score.phrases {
+                if *points != 0 {
+                    *st.phrases.entry(name.clone()).or_default() += 1;
+                }
+            }
+        }
+        let services: BTreeSet<&str> = report.links.iter().map(|l| l.display.as_str()).collect();
+        for s in services {
+            *self.links.entry(s.to_string()).or_default() += 1;
         }
     }
 
@@ -70,6 +151,30 @@ impl Summary {
             }
             let _ = writeln!(out, "{title}:");
             for (k, v) in map {
+                let _ = writeln!(out, "  {k:<40} {v}");
+            }
+        }
+        if self.scores.values().any(|s| s.scored > 0) {
+            let _ = writeln!(out, "content rule scores (messages):");
+            for (rule, st) in &self.scores {
+                let _ = writeln!(
+                    out,
+                    "  {rule:<20} threshold {}: {} at or over, {} at half or more, {} above 0 (highest {})",
+                    st.threshold, st.over, st.near, st.scored, st.highest
+                );
+                let mut phrases: Vec<(&String, &usize)> = st.phrases.iter().collect();
+                phrases.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                for (name, n) in phrases {
+                    let _ = writeln!(out, "    {name:<38} {n}");
+                }
+            }
+        }
+        if !self.links.is_empty() {
+            let _ = writeln!(
+                out,
+                "file-sharing links (messages, approved tenants included):"
+            );
+            for (k, v) in &self.links {
                 let _ = writeln!(out, "  {k:<40} {v}");
             }
         }

@@ -26,10 +26,33 @@ pub struct Record<'a> {
     pub findings: &'a [crate::model::Finding],
     pub encrypted: &'a [crate::model::EncryptedPart],
     pub unscannable: &'a [crate::model::Unscannable],
+    /// Phrases of the content rules found (what `chain_letter` and `mass_solicitation` score).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phrases: Vec<PhraseRecord<'a>>,
+    /// Links to file-sharing services: service and host, never the link's path.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkRecord<'a>>,
     pub decoded_bytes: usize,
     pub elapsed_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<&'a Verdict>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PhraseRecord<'a> {
+    pub rule: &'a str,
+    pub phrase: &'a str,
+    pub points: i64,
+    #[serde(rename = "where")]
+    pub location: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LinkRecord<'a> {
+    pub service: &'a str,
+    pub host: &'a str,
+    #[serde(rename = "where")]
+    pub location: &'a str,
 }
 
 impl<'a> Record<'a> {
@@ -47,6 +70,25 @@ impl<'a> Record<'a> {
             findings: &report.findings,
             encrypted: &report.encrypted,
             unscannable: &report.unscannable,
+            phrases: report
+                .signals
+                .iter()
+                .map(|s| PhraseRecord {
+                    rule: &s.rule,
+                    phrase: &s.name,
+                    points: i64::from(s.weight) * s.count as i64,
+                    location: &s.location,
+                })
+                .collect(),
+            links: report
+                .links
+                .iter()
+                .map(|l| LinkRecord {
+                    service: &l.display,
+                    host: &l.host,
+                    location: &l.location,
+                })
+                .collect(),
             decoded_bytes: report.decoded_bytes,
             elapsed_ms: report.elapsed_micros as f64 / 1000.0,
             verdict,

@@ -18,10 +18,44 @@ pub struct ScanReport {
     pub findings: Vec<Finding>,
     pub encrypted: Vec<EncryptedPart>,
     pub unscannable: Vec<Unscannable>,
+    /// Phrases of the content rules (`chain_letter`, `mass_solicitation`) found, where.
+    pub signals: Vec<Signal>,
+    /// Links to file-sharing and paste services, where.
+    pub links: Vec<SharedLink>,
     /// Decoded bytes looked at (text and container contents).
     pub decoded_bytes: usize,
     pub elapsed_micros: u64,
 }
+
+/// A `[[phrase]]` of a content rule found in one place of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    pub rule: String,
+    /// The phrase's name in its pattern file.
+    pub name: String,
+    /// Points per occurrence.
+    pub weight: i32,
+    /// Occurrences that count.
+    pub count: usize,
+    pub location: String,
+}
+
+/// A link to a file-sharing or paste service found in one place of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedLink {
+    /// The `[[service]]` name and its display name.
+    pub service: String,
+    pub display: String,
+    /// Lower-case host.
+    pub host: String,
+    /// Path and query (the sharing link works for whoever holds it: kept for the policy's
+    /// approved-tenant check, never printed).
+    pub path: String,
+    pub location: String,
+}
+
+/// Links kept per message.
+const MAX_LINKS: usize = 1_000;
 
 /// The engine: compiled patterns and limits, shared by every message (and thread).
 #[derive(Debug)]
@@ -76,6 +110,9 @@ impl Scanner {
             encrypted: Vec::new(),
             unscannable: Vec::new(),
             evidence: excerpts.map(|max| (max, Evidence::default())),
+            signals: Vec::new(),
+            signal_at: HashMap::new(),
+            links: Vec::new(),
         };
         let (info, decoded_bytes) = {
             let mut ctx = Ctx::new(&self.limits, &mut collector);
@@ -98,6 +135,8 @@ impl Scanner {
             findings,
             encrypted: collector.encrypted,
             unscannable: collector.unscannable,
+            signals: collector.signals,
+            links: collector.links,
             decoded_bytes,
             elapsed_micros: started.elapsed().as_micros() as u64,
         };
@@ -228,6 +267,10 @@ struct Collector<'d> {
     unscannable: Vec<Unscannable>,
     /// With the console's evidence: how many excerpts at most, and what is kept so far.
     evidence: Option<(usize, Evidence)>,
+    signals: Vec<Signal>,
+    /// (phrase, location) → index in `signals`.
+    signal_at: HashMap<(String, String), usize>,
+    links: Vec<SharedLink>,
 }
 
 impl Collector<'_> {
@@ -312,6 +355,44 @@ impl Sink for Collector<'_> {
         if self.evidence.is_some() {
             let location = location.clone();
             self.keep_evidence(&location, &text, &found.matches);
+        }
+        for sig in found.signals {
+            // The same text read twice (an HTML part and its <br>-joined form) counts once.
+            let key = (sig.name.clone(), location.to_string());
+            if let Some(old) = self
+                .signal_at
+                .get(&key)
+                .and_then(|&i| self.signals.get_mut(i))
+            {
+                old.count = old.count.max(sig.count);
+                old.weight = old.weight.max(sig.weight);
+                continue;
+            }
+            self.signal_at.insert(key, self.signals.len());
+            self.signals.push(Signal {
+                rule: sig.rule,
+                name: sig.name,
+                weight: sig.weight,
+                count: sig.count,
+                location: location.to_string(),
+            });
+        }
+        for l in found.links {
+            if self.links.len() >= MAX_LINKS
+                || self
+                    .links
+                    .iter()
+                    .any(|o| o.host == l.host && o.path == l.path && o.location == *location)
+            {
+                continue;
+            }
+            self.links.push(SharedLink {
+                service: l.service,
+                display: l.display,
+                host: l.host,
+                path: l.path,
+                location: location.to_string(),
+            });
         }
         for m in found.matches {
             let value = text.get(m.start..m.end).unwrap_or("");

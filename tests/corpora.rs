@@ -126,3 +126,47 @@ fn benign_mail_is_almost_never_flagged() {
         flagged.join("\n")
     );
 }
+
+/// The content rules (issue 12) on real benign mail, mostly mailing-list traffic: they may
+/// fire now and then (this is why chain_letter and mass_solicitation default to monitor
+/// mode), but rarely. The README reports the rates this prints.
+#[test]
+fn content_rules_rarely_fire_on_benign_mail() {
+    use maildlp::policy::{self, Envelope, Policy};
+    let mut files = Vec::new();
+    files_under(&shared().join("ham-dev"), &mut files);
+    let scanner = scanner();
+    let policy = Policy::default_policy().expect("default policy");
+    let rules = ["chain_letter", "mass_solicitation", "unapproved_file_share"];
+    let mut fired: Vec<Vec<String>> = vec![Vec::new(); rules.len()];
+    for path in &files {
+        let raw = std::fs::read(path).expect("corpus file readable");
+        let report = scanner.scan(&raw);
+        let verdict = policy::evaluate(&policy, &report, &Envelope::from_headers(&report));
+        for (i, rule) in rules.iter().enumerate() {
+            if verdict.rules.iter().any(|h| h.rule == *rule) {
+                fired[i].push(
+                    path.file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+        }
+    }
+    for (rule, hits) in rules.iter().zip(&fired) {
+        let rate = hits.len() as f64 / files.len() as f64;
+        println!(
+            "ham-dev: {rule} fires on {} of {} messages ({:.2}%): {}",
+            hits.len(),
+            files.len(),
+            rate * 100.0,
+            hits.join(", ")
+        );
+        assert!(
+            rate <= 0.01,
+            "{rule} fires on {:.2}% of ham-dev",
+            rate * 100.0
+        );
+    }
+}

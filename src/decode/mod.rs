@@ -15,6 +15,7 @@ pub mod office;
 pub mod pdf;
 pub mod rtf;
 pub mod text;
+pub mod unpack;
 
 use crate::limits::Limits;
 use std::time::Instant;
@@ -182,6 +183,7 @@ impl<'a> Ctx<'a> {
             Format::Message => mime::nested(self, location, data, depth + 1),
             Format::Html => text::html(self, location, data),
             Format::Text => text::plain(self, location, data),
+            Format::BinaryPlist => text::binary_plist(self, location, data),
             Format::Pgp => self.encrypted(location, "pgp"),
             Format::Smime => self.encrypted(location, "smime"),
             Format::SignedOpaque => self.unscannable(
@@ -233,6 +235,8 @@ pub enum Format {
     Message,
     Html,
     Text,
+    /// Apple binary property list (a `.webloc` link file, a `.plist`): its strings are read.
+    BinaryPlist,
     Pgp,
     Smime,
     /// Detached S/MIME or PGP signature, or PGP/MIME's control part: no content of its own.
@@ -273,6 +277,9 @@ impl Format {
         // and a CSV labelled image/png is still a CSV.
         if let Some(what) = crypto::media_kind(data) {
             return Format::Media(what);
+        }
+        if data.starts_with(b"bplist00") {
+            return Format::BinaryPlist;
         }
         if data.starts_with(b"{\\rtf") {
             return Format::Rtf;

@@ -8,7 +8,7 @@
 //! written back as plain integers (Excel stores `123456789` or `4.1111111111111E+15`).
 
 use super::Ctx;
-use super::archive::{EntryInfo, Zip, read_zip_entry};
+use super::unpack::{EntryInfo, Zip, read_zip_entry};
 use quick_xml::Reader;
 use quick_xml::events::Event;
 

@@ -121,6 +121,13 @@ pub fn html_str(ctx: &mut Ctx<'_>, location: &str, html: &str) {
         text.push('\n');
         text.push_str(&attrs);
     }
+    // Link targets (`href`) that the text does not show: where a link really goes (a
+    // file-sharing link behind "the spreadsheet", a value in a mailto: body).
+    let targets = link_targets(html);
+    if !targets.is_empty() {
+        text.push('\n');
+        text.push_str(&targets);
+    }
     emit_text_checked(ctx, location, &text);
     if let Some(pos) = find_ascii_ci(html, "<br") {
         let joined = remove_br(html, pos);
@@ -180,6 +187,84 @@ fn visible_attributes(html: &str) -> String {
         }
     }
     out
+}
+
+/// `href` values, one per line, except in-page anchors, scripts and `data:` URIs (decoded as
+/// attachments). `&amp;` is undone (the only entity common in a link).
+fn link_targets(html: &str) -> String {
+    static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let Some(re) = RE
+        .get_or_init(|| regex::Regex::new(r"(?i)href\s*=\s*").ok())
+        .as_ref()
+    else {
+        return String::new();
+    };
+    let mut out = String::new();
+    let mut seen = std::collections::HashSet::new();
+    // The regex starts with a literal, so it skips to each "href" at memchr speed; the value
+    // is read by hand (no capture groups: no backtracking engine per link).
+    for m in re.find_iter(html).take(10_000) {
+        let rest = &html[m.end()..];
+        let value = match rest.as_bytes().first() {
+            Some(&q @ (b'"' | b'\'')) => {
+                let body = &rest[1..];
+                &body[..body.find(char::from(q)).unwrap_or(body.len().min(4096))]
+            }
+            _ => {
+                let end = rest
+                    .find(|c: char| c.is_whitespace() || c == '>' || c == '"' || c == '\'')
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            }
+        };
+        let t = value.trim();
+        let lower = t.get(..11).unwrap_or(t).to_ascii_lowercase();
+        if t.is_empty()
+            || t.len() > 8192
+            || t.starts_with('#')
+            || lower.starts_with("javascript:")
+            || lower.starts_with("data:")
+            || !seen.insert(t)
+        {
+            continue;
+        }
+        out.push_str(&t.replace("&amp;", "&"));
+        out.push('\n');
+    }
+    out
+}
+
+/// An Apple binary property list (`bplist00`: a `.webloc` or `.plist`): its ASCII and UTF-16
+/// strings, one per line (the objects are not walked: a string is stored whole, so reading
+/// the runs of text finds them, the URL of a `.webloc` included).
+pub fn binary_plist(ctx: &mut Ctx<'_>, location: &str, data: &[u8]) {
+    let mut out = String::new();
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() >= 4 {
+            out.push_str(run);
+            out.push('\n');
+        }
+        run.clear();
+    };
+    for &b in data.get(8..).unwrap_or(&[]) {
+        if (0x20..0x7f).contains(&b) {
+            run.push(char::from(b));
+        } else {
+            flush(&mut run, &mut out);
+        }
+    }
+    flush(&mut run, &mut out);
+    // UTF-16 (big-endian) strings: printable ASCII with a zero byte before each character.
+    for pair in data.get(8..).unwrap_or(&[]).chunks_exact(2) {
+        if pair[0] == 0 && (0x20..0x7f).contains(&pair[1]) {
+            run.push(char::from(pair[1]));
+        } else {
+            flush(&mut run, &mut out);
+        }
+    }
+    flush(&mut run, &mut out);
+    emit_text_checked(ctx, location, &out);
 }
 
 /// `data:` URIs in `src`/`href` attributes: (media type, decoded bytes).

@@ -28,7 +28,7 @@ use regex_automata::{Input, MatchKind, PatternSet};
 use regex_syntax::hir::{Class, Hir, HirKind};
 use spec::Trigger;
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 use validate::Validator;
@@ -105,13 +105,78 @@ struct Pattern {
     exclude: Option<Regex>,
     min_count: usize,
     secret: bool,
+    /// A `[[phrase]]` of a content rule: its matches are scored, not reported as a kind.
+    signal: Option<Signal>,
+}
+
+/// What a `[[phrase]]` is worth. Its pattern reports `High` confidence when a context word is
+/// near (then `context_weight` applies), `Low` otherwise.
+#[derive(Debug, Clone)]
+struct Signal {
+    weight: i32,
+    context_weight: i32,
+    max_count: usize,
+}
+
+/// A compiled `[[service]]`: a file-sharing or paste service.
+#[derive(Debug)]
+struct Service {
+    name: String,
+    display: String,
+    /// Lower-case host names (sub-domains included).
+    domains: Vec<String>,
+    /// Shapes of its sharing links, over the path and query; None: any path but `/`.
+    paths: Option<Regex>,
+}
+
+/// Phrase evidence for a content rule in one text: a `[[phrase]]` found `count` times.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalHit {
+    /// The content rule (`chain_letter`, `mass_solicitation`).
+    pub rule: String,
+    /// The `[[phrase]]` name.
+    pub name: String,
+    /// Points per occurrence (`context_weight` when a context word was near one of them).
+    pub weight: i32,
+    /// Occurrences that count (at most the phrase's `max_count`).
+    pub count: usize,
+}
+
+impl SignalHit {
+    pub fn points(&self) -> i64 {
+        i64::from(self.weight) * self.count as i64
+    }
+}
+
+/// A link to a known file-sharing or paste service, in a shape that shares a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkHit {
+    /// The `[[service]]` name and its display name.
+    pub service: String,
+    pub display: String,
+    /// The link's host, lower case (`cityofexample.sharepoint.com`).
+    pub host: String,
+    /// Path and query as written (a sharing link works for whoever holds it: never print it).
+    pub path: String,
+}
+
+/// Links kept per text (distinct host and path): bounds memory on a text of links.
+pub const MAX_LINKS_PER_TEXT: usize = 1_000;
+/// Bytes of a link's path and query read.
+const MAX_LINK_PATH: usize = 2_048;
+
+/// What a keyword triggers: a pattern, or the link check of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Pattern(usize),
+    Service(usize),
 }
 
 /// Who is interested in a keyword: a pattern, and the keyword as written (for case-sensitive
 /// patterns, which compare the text byte for byte after the case-insensitive automaton).
 #[derive(Debug)]
 struct KeywordUse {
-    pattern: usize,
+    target: Target,
     literal: Vec<u8>,
 }
 
@@ -130,6 +195,7 @@ pub struct Detector {
     text_patterns: Vec<usize>,
     /// Patterns with `min_count` above 1.
     counted_patterns: Vec<usize>,
+    services: Vec<Service>,
 }
 
 /// Regexes are byte-oriented and ASCII: `\d`, `\w`, `\s`, `\b` and `(?i)` mean their ASCII
@@ -353,7 +419,247 @@ fn compile_pattern(
         exclude,
         min_count,
         secret: p.secret,
+        signal: None,
     })
+}
+
+/// Check and compile one `[[phrase]]` of `loaded` as a keyword pattern with a weight.
+fn compile_phrase(
+    loaded: &spec::Loaded,
+    sp: &toml::Spanned<spec::PhraseSpec>,
+    name: &str,
+) -> Result<Pattern, PatternError> {
+    let at = sp.span().start;
+    let p = sp.get_ref();
+    let err = |at: usize, m: String| loaded.error(at, m);
+    let rule = p.rule.get_ref().trim();
+    if !spec::PHRASE_RULES.contains(&rule) {
+        return Err(err(
+            p.rule.span().start,
+            format!(
+                "unknown rule {rule:?}: phrases score for one of {}",
+                spec::PHRASE_RULES.join(", ")
+            ),
+        ));
+    }
+    if p.keywords.is_empty() {
+        return Err(err(at, "a phrase needs `keywords`".into()));
+    }
+    let in_range = |w: i32| (-100..=100).contains(&w);
+    let context_weight = p.context_weight.unwrap_or(p.weight);
+    if !in_range(p.weight) || !in_range(context_weight) {
+        return Err(err(
+            at,
+            "weight and context_weight are whole numbers from -100 to 100".into(),
+        ));
+    }
+    let max_count = p.max_count.unwrap_or(1);
+    if !(1..=100).contains(&max_count) {
+        return Err(err(at, "max_count is 1 to 100".into()));
+    }
+    let (regex, value_group) = match &p.regex {
+        Some(r) => {
+            let (re, _) = build_regex(r.get_ref())
+                .map_err(|e| err(r.span().start, format!("bad regex: {e}")))?;
+            let vg = re
+                .group_info()
+                .to_index(regex_automata::PatternID::ZERO, "value");
+            (Some(re), vg)
+        }
+        None => (None, None),
+    };
+    let context = word_set(&p.context).map_err(|m| err(at, m))?;
+    let negative = word_set(&p.negative_context).map_err(|m| err(at, m))?;
+    if (p.require_context || p.context_weight.is_some()) && context.is_none() {
+        return Err(err(
+            at,
+            "require_context and context_weight need `context` words".into(),
+        ));
+    }
+    let window = p.window.unwrap_or(DEFAULT_WINDOW);
+    let negative_window = p.negative_window.unwrap_or(window);
+    let search_before = p.search_before.unwrap_or(0);
+    let search_after = p.search_after.unwrap_or(DEFAULT_SEARCH_AFTER);
+    if [search_before, search_after].iter().any(|&w| w > MAX_REACH) {
+        return Err(err(
+            at,
+            format!("search_before and search_after are limited to {MAX_REACH} bytes"),
+        ));
+    }
+    if [window, negative_window].iter().any(|&w| w > MAX_WINDOW) {
+        return Err(err(
+            at,
+            format!("window and negative_window are limited to {MAX_WINDOW} bytes"),
+        ));
+    }
+    let scored_context = context_weight != p.weight;
+    Ok(Pattern {
+        name: name.to_string(),
+        kind: rule.to_string(),
+        trigger: Trigger::Keyword,
+        regex,
+        regex_src: p.regex.as_ref().map(|r| r.get_ref().clone()),
+        value_group,
+        case_sensitive: false,
+        min_digits: 1,
+        min_letters: 0,
+        search_before,
+        search_after,
+        validator: None,
+        context,
+        window,
+        negative,
+        negative_window,
+        confidence: Confidence::Low,
+        // A different confidence makes `evaluate` look for context: High means "near".
+        context_confidence: if scored_context {
+            Confidence::High
+        } else {
+            Confidence::Low
+        },
+        require_context: p.require_context,
+        exclude: None,
+        min_count: 1,
+        secret: false,
+        signal: Some(Signal {
+            weight: p.weight,
+            context_weight,
+            max_count,
+        }),
+    })
+}
+
+/// Check and compile one `[[service]]`.
+fn compile_service(
+    loaded: &spec::Loaded,
+    sp: &toml::Spanned<spec::ServiceSpec>,
+    name: &str,
+) -> Result<Service, PatternError> {
+    let at = sp.span().start;
+    let p = sp.get_ref();
+    let err = |at: usize, m: String| loaded.error(at, m);
+    if p.domains.is_empty() {
+        return Err(err(at, "a service needs `domains`".into()));
+    }
+    let mut domains = Vec::new();
+    for d in &p.domains {
+        let dom = d
+            .get_ref()
+            .trim()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let ok = dom.contains('.')
+            && !dom.starts_with('.')
+            && dom
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+            && !dom.contains("..");
+        if !ok || dom.len() > 200 {
+            return Err(err(
+                d.span().start,
+                format!(
+                    "domain {:?}: write a host name such as dropbox.com (sub-domains are included; no scheme, path or *)",
+                    d.get_ref()
+                ),
+            ));
+        }
+        domains.push(dom);
+    }
+    let paths = if p.paths.is_empty() {
+        None
+    } else {
+        for r in &p.paths {
+            syntax::parse_with(r.get_ref(), &syntax_config())
+                .map_err(|m| err(r.span().start, format!("bad path regex: {m}")))?;
+        }
+        let pats: Vec<&str> = p.paths.iter().map(|r| r.get_ref().as_str()).collect();
+        Some(
+            Regex::builder()
+                .syntax(syntax_config())
+                .build_many(&pats)
+                .map_err(|m| err(at, format!("bad path regex: {m}")))?,
+        )
+    };
+    Ok(Service {
+        name: name.to_string(),
+        display: p
+            .display
+            .clone()
+            .filter(|d| !d.trim().is_empty())
+            .unwrap_or_else(|| name.to_string()),
+        domains,
+        paths,
+    })
+}
+
+/// Characters of a host name.
+fn host_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'-' || c == b'.'
+}
+
+/// The link around a service domain found at `b[s..e]`: (host, path) when the domain ends the
+/// host name there (`www.dropbox.com/s/...`, not `dropbox.com.example.net` nor
+/// `mydropbox.com`) and the host is not the domain of an e-mail address.
+fn link_at(b: &[u8], s: usize, e: usize) -> Option<(String, String)> {
+    // The domain must end the host: no more host characters, except a final dot of a sentence.
+    if let Some(&c) = b.get(e)
+        && (c.is_ascii_alphanumeric()
+            || c == b'-'
+            || c == b'_'
+            || (c == b'.' && b.get(e + 1).is_some_and(|n| n.is_ascii_alphanumeric())))
+    {
+        return None;
+    }
+    let mut hs = s;
+    while hs > 0 && b.get(hs - 1).is_some_and(|&c| host_byte(c)) && s - hs < 255 {
+        hs -= 1;
+    }
+    if hs < s && b.get(s - 1) != Some(&b'.') {
+        return None; // mydropbox.com
+    }
+    if hs > 0 && matches!(b.get(hs - 1), Some(b'@' | b'_')) {
+        return None; // someone@dropbox.com
+    }
+    let host = String::from_utf8_lossy(b.get(hs..e)?)
+        .trim_start_matches('.')
+        .to_ascii_lowercase();
+    // Path and query: from a `/` (after an optional port) to the first character that cannot
+    // be in a URL, trailing punctuation of the sentence left out.
+    let mut ps = e;
+    if b.get(ps) == Some(&b':') {
+        let digits = b
+            .get(ps + 1..)
+            .map_or(0, |r| r.iter().take_while(|c| c.is_ascii_digit()).count());
+        if digits > 0 {
+            ps += 1 + digits;
+        }
+    }
+    let mut path = String::new();
+    if matches!(b.get(ps), Some(b'/' | b'?' | b'#')) {
+        let rest = b.get(ps..).unwrap_or(&[]);
+        let mut len = rest
+            .iter()
+            .take(MAX_LINK_PATH)
+            .take_while(|&&c| {
+                c > b' '
+                    && c < 0x7f
+                    && !matches!(
+                        c,
+                        b'"' | b'\'' | b'<' | b'>' | b'\\' | b'^' | b'`' | b'{' | b'}' | b'|'
+                    )
+            })
+            .count();
+        while len > 1
+            && matches!(
+                rest.get(len - 1),
+                Some(b'.' | b',' | b';' | b':' | b'!' | b'?' | b')' | b']')
+            )
+        {
+            len -= 1;
+        }
+        path = String::from_utf8_lossy(rest.get(..len).unwrap_or(&[])).into_owned();
+    }
+    Some((host, path))
 }
 
 impl Detector {
@@ -365,50 +671,87 @@ impl Detector {
         let mut keyword_ids: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut keyword_list: Vec<Vec<u8>> = Vec::new();
         let mut keyword_uses: Vec<Vec<KeywordUse>> = Vec::new();
+        let mut services: Vec<Service> = Vec::new();
+        let mut service_names: HashMap<String, String> = HashMap::new();
+        // One automaton for every keyword of every pattern, phrase and service domain.
+        let mut add_keyword = |loaded: &spec::Loaded,
+                               k: &toml::Spanned<String>,
+                               target: Target|
+         -> Result<(), PatternError> {
+            let lit = k.get_ref().as_bytes().to_vec();
+            if lit.is_empty() || lit.len() > 200 {
+                return Err(loaded.error(k.span().start, "keywords must be 1 to 200 bytes"));
+            }
+            let key = lit.to_ascii_lowercase();
+            let id = *keyword_ids.entry(key.clone()).or_insert_with(|| {
+                keyword_list.push(key);
+                keyword_uses.push(Vec::new());
+                keyword_list.len() - 1
+            });
+            if !keyword_uses[id]
+                .iter()
+                .any(|u| u.target == target && u.literal == lit)
+            {
+                keyword_uses[id].push(KeywordUse {
+                    target,
+                    literal: lit,
+                });
+            }
+            Ok(())
+        };
         for loaded in &files {
-            for sp in &loaded.spec.pattern {
-                let p = sp.get_ref();
-                let err = |at: usize, m: String| loaded.error(at, m);
-                let name = p.name.get_ref().trim().to_string();
-                if name.is_empty() {
-                    return Err(err(p.name.span().start, "pattern name is empty".into()));
+            let mut claim = |name: &toml::Spanned<String>| -> Result<String, PatternError> {
+                let n = name.get_ref().trim().to_string();
+                if n.is_empty() {
+                    return Err(loaded.error(name.span().start, "pattern name is empty"));
                 }
-                if let Some(other) = names.get(&name) {
-                    return Err(err(
-                        p.name.span().start,
-                        format!("pattern name {name:?} is already used in {other}"),
+                if let Some(other) = names.get(&n) {
+                    return Err(loaded.error(
+                        name.span().start,
+                        format!("pattern name {n:?} is already used in {other}"),
                     ));
                 }
-                names.insert(name.clone(), loaded.file.clone());
-                let pattern = compile_pattern(loaded, sp, &name)?;
+                names.insert(n.clone(), loaded.file.clone());
+                Ok(n)
+            };
+            let mut compiled = Vec::new();
+            for sp in &loaded.spec.pattern {
+                let name = claim(&sp.get_ref().name)?;
+                compiled.push((compile_pattern(loaded, sp, &name)?, &sp.get_ref().keywords));
+            }
+            for sp in &loaded.spec.phrase {
+                let name = claim(&sp.get_ref().name)?;
+                compiled.push((compile_phrase(loaded, sp, &name)?, &sp.get_ref().keywords));
+            }
+            for (pattern, kws) in compiled {
                 let idx = patterns.len();
                 if pattern.trigger == Trigger::Keyword {
-                    for k in &p.keywords {
-                        let lit = k.get_ref().as_bytes().to_vec();
-                        if lit.is_empty() || lit.len() > 200 {
-                            return Err(err(
-                                k.span().start,
-                                "keywords must be 1 to 200 bytes".into(),
-                            ));
-                        }
-                        let key = lit.to_ascii_lowercase();
-                        let id = *keyword_ids.entry(key.clone()).or_insert_with(|| {
-                            keyword_list.push(key);
-                            keyword_uses.push(Vec::new());
-                            keyword_list.len() - 1
-                        });
-                        if !keyword_uses[id]
-                            .iter()
-                            .any(|u| u.pattern == idx && u.literal == lit)
-                        {
-                            keyword_uses[id].push(KeywordUse {
-                                pattern: idx,
-                                literal: lit,
-                            });
-                        }
+                    for k in kws {
+                        add_keyword(loaded, k, Target::Pattern(idx))?;
                     }
                 }
                 patterns.push(pattern);
+            }
+            for sp in &loaded.spec.service {
+                let p = sp.get_ref();
+                let name = p.name.get_ref().trim().to_string();
+                if name.is_empty() {
+                    return Err(loaded.error(p.name.span().start, "service name is empty"));
+                }
+                if let Some(other) = service_names.get(&name) {
+                    return Err(loaded.error(
+                        p.name.span().start,
+                        format!("service name {name:?} is already used in {other}"),
+                    ));
+                }
+                service_names.insert(name.clone(), loaded.file.clone());
+                let service = compile_service(loaded, sp, &name)?;
+                let idx = services.len();
+                for (d, spanned) in service.domains.iter().zip(&p.domains) {
+                    let k = toml::Spanned::new(spanned.span(), d.clone());
+                    add_keyword(loaded, &k, Target::Service(idx))?;
+                }
+                services.push(service);
             }
         }
         let keywords = if keyword_list.is_empty() {
@@ -473,14 +816,32 @@ impl Detector {
             number_set,
             number_min_digits,
             text_patterns,
+            services,
         })
     }
 
-    /// Names and kinds of the loaded patterns, in load order.
+    /// Names and kinds of the loaded patterns of sensitive kinds, in load order (phrases of
+    /// content rules are not kinds: see [`Detector::phrases`]).
     pub fn patterns(&self) -> impl Iterator<Item = (&str, &str)> {
         self.patterns
             .iter()
+            .filter(|p| p.signal.is_none())
             .map(|p| (p.name.as_str(), p.kind.as_str()))
+    }
+
+    /// Names and rules of the loaded `[[phrase]]` tables, in load order.
+    pub fn phrases(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.patterns
+            .iter()
+            .filter(|p| p.signal.is_some())
+            .map(|p| (p.name.as_str(), p.kind.as_str()))
+    }
+
+    /// Names and display names of the loaded `[[service]]` tables.
+    pub fn services(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.services
+            .iter()
+            .map(|s| (s.name.as_str(), s.display.as_str()))
     }
 
     /// All matches in `text`, which must have gone through [`normalize`].
@@ -492,7 +853,8 @@ impl Detector {
     pub fn find_all(&self, text: &str) -> Found {
         let b = text.as_bytes();
         let mut cands = Candidates::new(self, text);
-        self.keyword_candidates(b, &mut cands);
+        let mut links = Vec::new();
+        self.keyword_candidates(b, &mut cands, &mut links);
         self.number_candidates(b, &mut cands);
         for &pi in &self.text_patterns {
             let p = &self.patterns[pi];
@@ -504,7 +866,8 @@ impl Detector {
         }
         cands.flush();
         let truncated = cands.truncated;
-        let out = std::mem::take(&mut cands.out);
+        let mut out = std::mem::take(&mut cands.out);
+        let signals = self.signals(&mut out);
         Found {
             matches: if out.is_empty() {
                 Vec::new()
@@ -512,10 +875,77 @@ impl Detector {
                 self.finish(text, out)
             },
             truncated,
+            signals,
+            links: self.links(b, links),
         }
     }
 
-    fn keyword_candidates(&self, b: &[u8], cands: &mut Candidates<'_>) {
+    /// Take the phrase matches out of `out`, one [`SignalHit`] per phrase.
+    fn signals(&self, out: &mut Vec<(usize, usize, usize, Confidence)>) -> Vec<SignalHit> {
+        if !out.iter().any(|m| self.patterns[m.0].signal.is_some()) {
+            return Vec::new();
+        }
+        // Per phrase: distinct places, and whether a context word was near one of them.
+        let mut by: BTreeMap<usize, (HashSet<(usize, usize)>, bool)> = BTreeMap::new();
+        out.retain(|&(pi, s, e, conf)| {
+            if self.patterns[pi].signal.is_none() {
+                return true;
+            }
+            let entry = by.entry(pi).or_default();
+            entry.0.insert((s, e));
+            entry.1 |= conf == Confidence::High;
+            false
+        });
+        by.into_iter()
+            .filter_map(|(pi, (places, near))| {
+                let p = &self.patterns[pi];
+                let sig = p.signal.as_ref()?;
+                Some(SignalHit {
+                    rule: p.kind.clone(),
+                    name: p.name.clone(),
+                    weight: if near { sig.context_weight } else { sig.weight },
+                    count: places.len().min(sig.max_count),
+                })
+            })
+            .collect()
+    }
+
+    /// Service domains found at (service, start, end) → sharing links, distinct, bounded.
+    fn links(&self, b: &[u8], found: Vec<(usize, usize, usize)>) -> Vec<LinkHit> {
+        let mut out: Vec<LinkHit> = Vec::new();
+        for (si, s, e) in found {
+            let Some(service) = self.services.get(si) else {
+                continue;
+            };
+            let Some((host, path)) = link_at(b, s, e) else {
+                continue;
+            };
+            let shared = match &service.paths {
+                Some(re) => !path.is_empty() && re.is_match(Input::new(path.as_bytes())),
+                None => !path.is_empty() && path != "/",
+            };
+            if !shared || out.iter().any(|l| l.host == host && l.path == path) {
+                continue;
+            }
+            if out.len() >= MAX_LINKS_PER_TEXT {
+                break;
+            }
+            out.push(LinkHit {
+                service: service.name.clone(),
+                display: service.display.clone(),
+                host,
+                path,
+            });
+        }
+        out
+    }
+
+    fn keyword_candidates(
+        &self,
+        b: &[u8],
+        cands: &mut Candidates<'_>,
+        links: &mut Vec<(usize, usize, usize)>,
+    ) {
         let Some(kw) = &self.keywords else {
             return;
         };
@@ -527,21 +957,31 @@ impl Detector {
                 return;
             };
             for u in uses {
-                let p = &self.patterns[u.pattern];
+                let pi = match u.target {
+                    Target::Pattern(pi) => pi,
+                    Target::Service(si) => {
+                        // Bounded: a text of nothing but domain names costs a fixed amount.
+                        if links.len() < 16 * MAX_LINKS_PER_TEXT {
+                            links.push((si, s, e));
+                        }
+                        continue;
+                    }
+                };
+                let p = &self.patterns[pi];
                 if p.case_sensitive && b.get(s..e) != Some(u.literal.as_slice()) {
                     continue;
                 }
                 if p.regex.is_some() {
                     let from = s.saturating_sub(p.search_before);
                     let to = e.saturating_add(p.search_after).min(b.len());
-                    windows.push((u.pattern, from, to));
+                    windows.push((pi, from, to));
                     if windows.len() >= compact_at {
                         merge_windows(&mut windows);
                         // Next time only after the list has doubled: amortised O(n log n).
                         compact_at = (2 * windows.len()).max(WINDOW_COMPACT);
                     }
                 } else if bounded(b, s, e) {
-                    cands.push((u.pattern, s, e));
+                    cands.push((pi, s, e));
                 }
             }
         });
@@ -707,6 +1147,10 @@ pub struct Found {
     /// the work: values of that pattern beyond it were not checked. The text is not known to be
     /// clean, and the caller must say so.
     pub truncated: bool,
+    /// Phrases of content rules found (scored by the policy, never reported as kinds).
+    pub signals: Vec<SignalHit>,
+    /// Links to file-sharing and paste services.
+    pub links: Vec<LinkHit>,
 }
 
 /// Candidates of one text, checked a chunk at a time as they come.

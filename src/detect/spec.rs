@@ -30,7 +30,22 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "patterns/legal.toml",
         include_str!("../../patterns/legal.toml"),
     ),
+    (
+        "patterns/chain_letter.toml",
+        include_str!("../../patterns/chain_letter.toml"),
+    ),
+    (
+        "patterns/mass_solicitation.toml",
+        include_str!("../../patterns/mass_solicitation.toml"),
+    ),
+    (
+        "patterns/file_sharing.toml",
+        include_str!("../../patterns/file_sharing.toml"),
+    ),
 ];
+
+/// The content rules that `[[phrase]]` tables score for (policy rule names).
+pub const PHRASE_RULES: &[&str] = &["chain_letter", "mass_solicitation"];
 
 /// How a pattern finds its candidates: the cheap step that decides where its regex runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -49,6 +64,66 @@ pub enum Trigger {
 pub struct FileSpec {
     #[serde(default)]
     pub pattern: Vec<Spanned<PatternSpec>>,
+    /// Weighted phrases of the content rules (`chain_letter`, `mass_solicitation`).
+    #[serde(default)]
+    pub phrase: Vec<Spanned<PhraseSpec>>,
+    /// File-sharing and paste services (`unapproved_file_share`).
+    #[serde(default)]
+    pub service: Vec<Spanned<ServiceSpec>>,
+}
+
+/// One `[[phrase]]` table: evidence for a content rule, worth `weight` points per message.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhraseSpec {
+    pub name: Spanned<String>,
+    /// The rule it scores for: one of [`PHRASE_RULES`].
+    pub rule: Spanned<String>,
+    /// Literal phrases (ASCII case-insensitive, whole words). Without a `regex` every
+    /// occurrence counts; with one, the regex must match near them.
+    pub keywords: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub regex: Option<Spanned<String>>,
+    #[serde(default)]
+    pub search_before: Option<usize>,
+    #[serde(default)]
+    pub search_after: Option<usize>,
+    /// Points when found (negative: evidence against, such as the City's own drive).
+    pub weight: i32,
+    /// Points instead of `weight` when a `context` word is within `window` bytes.
+    #[serde(default)]
+    pub context_weight: Option<i32>,
+    #[serde(default)]
+    pub context: Vec<String>,
+    #[serde(default)]
+    pub require_context: bool,
+    #[serde(default)]
+    pub window: Option<usize>,
+    #[serde(default)]
+    pub negative_context: Vec<String>,
+    #[serde(default)]
+    pub negative_window: Option<usize>,
+    /// Occurrences that count in one message (default 1: a phrase is evidence once).
+    #[serde(default)]
+    pub max_count: Option<usize>,
+}
+
+/// One `[[service]]` table: a file-sharing or paste service, by its domains and the shapes of
+/// its sharing links.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    pub name: Spanned<String>,
+    /// Shown in reasons and reports ("Dropbox").
+    #[serde(default)]
+    pub display: Option<String>,
+    /// Host names; their sub-domains are included (`sharepoint.com` takes in every tenant).
+    pub domains: Vec<Spanned<String>>,
+    /// Regexes over the link's path and query (from the `/` after the host). A link whose path
+    /// matches none is not a shared file (a home page, a help article). Empty: any path other
+    /// than `/`.
+    #[serde(default)]
+    pub paths: Vec<Spanned<String>>,
 }
 
 /// One `[[pattern]]` table, as written.

@@ -1609,3 +1609,67 @@ fn card_followed_by_its_expiry_date() {
     let whole = format!("**** **** **** **** {}", &long[16..]);
     assert!(f.iter().any(|x| x.2 == whole), "{f:?}");
 }
+
+/// (service, host, path) of the file-sharing links in `text`.
+fn links(text: &str) -> Vec<(String, String, String)> {
+    det()
+        .find_all(&normalize(text))
+        .links
+        .into_iter()
+        .map(|l| (l.service, l.host, l.path))
+        .collect()
+}
+
+#[test]
+fn sharing_links_are_found_in_their_shapes_only() {
+    let l = links("file: https://www.dropbox.com/scl/fi/abc/x.xlsx?dl=0.");
+    assert_eq!(
+        l,
+        vec![(
+            "dropbox".into(),
+            "www.dropbox.com".into(),
+            "/scl/fi/abc/x.xlsx?dl=0".into()
+        )]
+    );
+    // Tenants are sub-domains; schemes are optional; sentence punctuation is not the link.
+    let l = links("see (cityofexample.sharepoint.com/:x:/s/Finance/Eabc).");
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert_eq!(l[0].1, "cityofexample.sharepoint.com");
+    assert_eq!(l[0].2, "/:x:/s/Finance/Eabc");
+    assert_eq!(links("HTTPS://WE.TL/t-AbC123").len(), 1);
+    assert_eq!(links("https://pastebin.com/AbCd1234").len(), 1);
+    // Not shares: a home page, help pages, an app download, a look-alike host, a domain that
+    // continues, an e-mail address, the bare name.
+    for text in [
+        "https://www.dropbox.com/",
+        "https://www.dropbox.com/install",
+        "https://help.dropbox.com/share/create-and-view-links",
+        "https://mydropbox.com/s/abc",
+        "https://dropbox.com.example.net/s/abc",
+        "write to someone@dropbox.com/s",
+        "we use Dropbox and Google Drive",
+        "https://support.google.com/drive/answer/2424368",
+        "https://pastebin.com/",
+    ] {
+        assert!(links(text).is_empty(), "{text}: {:?}", links(text));
+    }
+    // Phrases of content rules are scored, never reported as kinds.
+    let t = normalize("Please forward this to 10 people. Do not break the chain!");
+    let f = det().find_all(&t);
+    assert!(f.matches.is_empty(), "{:?}", f.matches);
+    let names: Vec<&str> = f.signals.iter().map(|s| s.name.as_str()).collect();
+    assert!(names.contains(&"chain_forward_demand"), "{names:?}");
+    assert!(names.contains(&"chain_break_the_chain"), "{names:?}");
+    assert!(det().patterns().all(|(_, k)| k != "chain_letter"));
+    assert!(det().phrases().any(|(_, r)| r == "chain_letter"));
+}
+
+#[test]
+fn a_text_of_links_is_bounded() {
+    let text = "https://pastebin.com/AbCd1234x ".repeat(200)
+        + &(0..5000)
+            .map(|i| format!("https://pastebin.com/p{i} "))
+            .collect::<String>();
+    let l = links(&text);
+    assert_eq!(l.len(), MAX_LINKS_PER_TEXT);
+}

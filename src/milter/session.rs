@@ -8,8 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Protocol steps maildlp does not need, and steps it never answers (no-reply flags), as asked
-/// for in option negotiation. The MTA grants what it supports.
-const WANT_PROTOCOL: u32 = codec::SMFIP_NOHELO
+/// for in option negotiation, and header values with their leading whitespace (so the message
+/// kept in quarantine and released is the one sent, byte for byte: without it Postfix and
+/// Sendmail drop the space after the colon, and whether there was one is lost). The MTA grants
+/// what it supports.
+const WANT_PROTOCOL: u32 = codec::SMFIP_HDR_LEADSPC
+    | codec::SMFIP_NOHELO
     | codec::SMFIP_NOUNKNOWN
     | codec::SMFIP_NODATA
     | codec::SMFIP_NR_CONN
@@ -223,6 +227,12 @@ impl Session {
         (std::mem::take(&mut self.message), held)
     }
 
+    /// Header values come, and added headers go, with their leading whitespace
+    /// (SMFIP_HDR_LEADSPC granted).
+    fn leading_space(&self) -> bool {
+        self.protocol & codec::SMFIP_HDR_LEADSPC != 0
+    }
+
     fn no_reply(&self, flag: u32) -> bool {
         self.protocol & flag != 0
     }
@@ -360,13 +370,19 @@ impl Session {
             }
             Command::Data => self.cont(codec::SMFIP_NR_DATA),
             Command::Header { name, value } => {
-                // The header as it was written (bytes: it need not be UTF-8). Postfix sends
+                // The header as it was written (bytes: it need not be UTF-8). With
+                // SMFIP_HDR_LEADSPC the value is all that followed the colon; without it the
+                // MTA removed the space after the colon, which is put back. Postfix sends
                 // the lines of a folded header joined by a bare LF: the message kept (and
                 // released) uses CRLF throughout, as SMTP requires.
-                let value = trim_leading_blanks(value);
+                let (sep, value): (&[u8], &[u8]) = if self.leading_space() {
+                    (b":", value)
+                } else {
+                    (b": ", trim_leading_blanks(value))
+                };
                 let mut line = Vec::with_capacity(name.len() + value.len() + 4);
                 line.extend_from_slice(name);
-                line.extend_from_slice(b": ");
+                line.extend_from_slice(sep);
                 let mut prev = 0u8;
                 for &c in value {
                     if c == b'\n' && prev != b'\r' {
@@ -412,10 +428,15 @@ impl Session {
     pub fn finish(&mut self, decision: &Decision) -> Vec<u8> {
         let mut out = Vec::new();
         let mut responses: Vec<Response> = Vec::new();
+        // With SMFIP_HDR_LEADSPC the MTA writes `name:value`: the space is the filter's to add.
+        let space = if self.leading_space() { " " } else { "" };
         let headers = || {
             decision
                 .header_fields()
-                .map(|(name, value)| Response::AddHeader { name, value })
+                .map(|(name, value)| Response::AddHeader {
+                    name,
+                    value: format!("{space}{value}"),
+                })
         };
         match &decision.action {
             Action::Accept => {
@@ -568,7 +589,64 @@ mod tests {
             },
             add_headers: vec![("X-A".into(), "1".into())],
         });
-        assert_eq!(out, b"\0\0\0\x07hX-A\x001\0\0\0\0\x06qheld\0\0\0\0\x01a");
+        // SMFIP_HDR_LEADSPC was granted: the added header's value carries its space.
+        assert_eq!(out, b"\0\0\0\x08hX-A\x00 1\0\0\0\0\x06qheld\0\0\0\0\x01a");
+    }
+
+    /// Sendmail and Postfix send header values without the space after the colon unless the
+    /// filter asks for SMFIP_HDR_LEADSPC: with it granted, the message is rebuilt exactly
+    /// (extra spaces, a tab, no space, an empty value) and added headers carry their space.
+    #[test]
+    fn header_values_keep_their_leading_whitespace_when_the_mta_allows() {
+        let headers: [(&[u8], &[u8]); 5] = [
+            (b"Subject", b" hi"),
+            (b"X-Spaces", b"    four"),
+            (b"X-Tab", b"\tone tab"),
+            (b"X-None", b"tight"),
+            (b"X-Empty", b""),
+        ];
+        let decision = Decision {
+            action: Action::Accept,
+            add_headers: vec![("X-A".into(), "1".into())],
+        };
+        // As Sendmail 8.17 offers (every flag): granted.
+        let mut s = Session::new(10_000);
+        let Step::Reply(reply) = s.handle(Command::OptNeg {
+            version: 6,
+            actions: 0x1ff,
+            protocol: 0x1fffff,
+        }) else {
+            panic!("no OPTNEG reply");
+        };
+        let granted = u32::from_be_bytes([reply[13], reply[14], reply[15], reply[16]]);
+        assert_ne!(granted & codec::SMFIP_HDR_LEADSPC, 0, "{granted:#x}");
+        s.handle(Command::Mail(vec!["<a@b>"]));
+        for (name, value) in headers {
+            s.handle(Command::Header { name, value });
+        }
+        s.handle(Command::EndOfHeaders);
+        assert_eq!(
+            s.message(),
+            b"Subject: hi\r\nX-Spaces:    four\r\nX-Tab:\tone tab\r\nX-None:tight\r\n\
+              X-Empty:\r\n\r\n"
+        );
+        assert_eq!(s.finish(&decision), b"\0\0\0\x08hX-A\x00 1\0\0\0\0\x01a");
+
+        // An MTA that does not offer it: values come without the space, which is put back.
+        let mut s = Session::new(10_000);
+        s.handle(Command::OptNeg {
+            version: 6,
+            actions: 0x1ff,
+            protocol: 0x1fffff & !codec::SMFIP_HDR_LEADSPC,
+        });
+        s.handle(Command::Mail(vec!["<a@b>"]));
+        s.handle(Command::Header {
+            name: b"Subject",
+            value: b"hi",
+        });
+        s.handle(Command::EndOfHeaders);
+        assert_eq!(s.message(), b"Subject: hi\r\n\r\n");
+        assert_eq!(s.finish(&decision), b"\0\0\0\x07hX-A\x001\0\0\0\0\x01a");
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub const RULES: &[&str] = &[
     "personal_account",
     "encrypted_channel",
     "unscannable",
+    "chain_letter",
+    "mass_solicitation",
+    "unapproved_file_share",
 ];
 
 /// What happens to a message, weakest first (the derived order is used: strongest wins).
@@ -129,6 +132,112 @@ pub struct Rules {
     pub personal_account: Simple,
     pub encrypted_channel: EncryptedChannel,
     pub unscannable: UnscannableRule,
+    /// Optional in a policy file (added after the others): absent, the default applies.
+    #[serde(default = "ContentRule::chain_letter")]
+    pub chain_letter: ContentRule,
+    #[serde(default = "ContentRule::mass_solicitation")]
+    pub mass_solicitation: ContentRule,
+    #[serde(default = "FileShareRule::default_rule")]
+    pub unapproved_file_share: FileShareRule,
+}
+
+/// A content rule scored from weighted phrases (`[[phrase]]` in `patterns/`): fires when the
+/// points of a message reach `threshold`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentRule {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Monitor mode unless the policy says otherwise: staff legitimately write about
+    /// fundraisers and elections, so these rules are tuned on replayed mail first.
+    #[serde(default = "yes")]
+    pub monitor: bool,
+    /// Points at which the rule fires (1 or more).
+    pub threshold: i64,
+    pub outbound: DirectionAction,
+    pub internal: DirectionAction,
+    pub reason: String,
+}
+
+/// The action of a rule for one direction of mail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectionAction {
+    pub action: Action,
+}
+
+impl ContentRule {
+    /// The defaults of the embedded policy (the test `content_rule_defaults_match_the_file`
+    /// keeps them equal to default.toml).
+    pub fn chain_letter() -> ContentRule {
+        ContentRule {
+            enabled: true,
+            monitor: true,
+            threshold: 10,
+            outbound: DirectionAction { action: Action::Tag },
+            internal: DirectionAction { action: Action::Tag },
+            reason: "The message reads like a chain letter, hoax or mass mailing (score {score}, threshold {threshold}: {phrases}). City mail may not be used to pass these on: delete it, or report it to the help desk if it is a scam.".into(),
+        }
+    }
+
+    pub fn mass_solicitation() -> ContentRule {
+        ContentRule {
+            enabled: true,
+            monitor: true,
+            threshold: 10,
+            outbound: DirectionAction { action: Action::Tag },
+            internal: DirectionAction { action: Action::Tag },
+            reason: "The message reads like a solicitation or advertisement for a non-City purpose (score {score}, threshold {threshold}: {phrases}). City mail may not be used for personal, political, religious or charity solicitations other than the City's own; for a City-sanctioned campaign, ask for a written exception.".into(),
+        }
+    }
+}
+
+/// `unapproved_file_share`: links to file-sharing and paste services (`[[service]]` in
+/// `patterns/`) other than the City's approved tenants.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileShareRule {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub monitor: bool,
+    /// The City's approved tenants: a host (`cityofexample.sharepoint.com`, sub-domains
+    /// included) or a host and path prefix (`drive.google.com/a/cityofexample.org/`).
+    #[serde(default)]
+    pub approved: Vec<String>,
+    pub outbound: ShareActions,
+    pub internal: ShareActions,
+    pub reason: String,
+}
+
+/// The actions of `unapproved_file_share` for one direction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShareActions {
+    /// A link alone.
+    pub action: Action,
+    /// A link in a message that also carries sensitive information (kinds at or over the
+    /// `sensitive_info` thresholds of the direction): at least as strong as `action`.
+    pub with_sensitive: Action,
+}
+
+impl FileShareRule {
+    pub fn default_rule() -> FileShareRule {
+        FileShareRule {
+            enabled: true,
+            monitor: false,
+            approved: Vec::new(),
+            outbound: ShareActions {
+                action: Action::Tag,
+                with_sensitive: Action::Quarantine,
+            },
+            internal: ShareActions {
+                action: Action::Tag,
+                with_sensitive: Action::Tag,
+            },
+            reason: "The message links to {services}, a file-sharing service the City has not approved for City information (Conway \"Off-Site Transmission and Storage\"). Share the file through {approved} instead.".into(),
+        }
+    }
 }
 
 /// The `unscannable` rule: parts not read because of a limit or corrupt data.
@@ -281,13 +390,30 @@ impl Policy {
         Policy::parse(&text, &shown, kinds)
     }
 
-    /// Parse and validate policy text. An empty `kinds` skips the kind-name check.
+    /// Parse and validate policy text. An empty `kinds` skips the kind-name check. Text with
+    /// `extends = "default"` is a partial policy merged over the embedded default.
     pub fn parse(text: &str, file: &str, kinds: &[String]) -> Result<Policy, PolicyError> {
-        let policy: Policy = toml::from_str(text).map_err(|e| PolicyError {
+        let syntax = |e: toml::de::Error| PolicyError {
             file: file.to_string(),
             line: e.span().map(|s| line_of(text, s.start)).unwrap_or(0),
             message: e.message().trim().to_string(),
-        })?;
+        };
+        let table: toml::Table = toml::from_str(text).map_err(syntax)?;
+        let policy: Policy = match table.get("extends") {
+            None => toml::from_str(text).map_err(syntax)?,
+            Some(base) => {
+                if base.as_str() != Some("default") {
+                    return Err(PolicyError {
+                        file: file.to_string(),
+                        line: top_key_line(text, "extends"),
+                        message: format!(
+                            "extends = {base}: the only base is \"default\" (the embedded policy, `maildlp policy show`); leave extends out for a complete policy file"
+                        ),
+                    });
+                }
+                overlay_default(table, text, file)?
+            }
+        };
         policy.validate(text, file, kinds)?;
         // Templates of the City's own are compiled and rendered once here, so that
         // `policy check` finds a broken one, not the first quarantine.
@@ -477,6 +603,43 @@ impl Policy {
                 }
             }
         }
+        for (name, rule) in [
+            ("chain_letter", &self.rules.chain_letter),
+            ("mass_solicitation", &self.rules.mass_solicitation),
+        ] {
+            if !(1..=10_000).contains(&rule.threshold) {
+                return Err(at_msg(
+                    &format!("rules.{name}"),
+                    "threshold",
+                    format!(
+                        "rules.{name}.threshold {}: points from 1 to 10000 (the sum of the phrase weights of a message; see `maildlp replay --scores`)",
+                        rule.threshold
+                    ),
+                ));
+            }
+        }
+        let share = &self.rules.unapproved_file_share;
+        for a in &share.approved {
+            if let Err(why) = check_approved(a) {
+                return Err(PolicyError {
+                    file: file.to_string(),
+                    line: value_line(text, "rules.unapproved_file_share", "approved", a),
+                    message: format!("rules.unapproved_file_share.approved: {a:?} {why}"),
+                });
+            }
+        }
+        for (dir, acts) in [("outbound", &share.outbound), ("internal", &share.internal)] {
+            if acts.with_sensitive < acts.action {
+                return Err(at_msg(
+                    "rules.unapproved_file_share",
+                    dir,
+                    format!(
+                        "rules.unapproved_file_share.{dir}: with_sensitive ({}) must be at least as strong as action ({}): a link with sensitive information is the worse case",
+                        acts.with_sensitive, acts.action
+                    ),
+                ));
+            }
+        }
         if let Err(why) = check_header_name(&self.rules.encrypted_channel.header) {
             return Err(at_msg(
                 "rules.encrypted_channel",
@@ -494,6 +657,157 @@ impl Policy {
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print the policy: {e}\n"))
     }
+}
+
+/// `overlay` (a partial policy, `extends` included) merged over the embedded default and
+/// deserialized; an error names the line of the key in the partial file.
+fn overlay_default(
+    mut overlay: toml::Table,
+    text: &str,
+    file: &str,
+) -> Result<Policy, PolicyError> {
+    overlay.remove("extends");
+    let mut base: toml::Table = toml::from_str(DEFAULT_POLICY).map_err(|e| PolicyError {
+        file: "<embedded default policy>".into(),
+        line: 0,
+        message: e.message().trim().to_string(),
+    })?;
+    merge_tables(&mut base, overlay);
+    // Printed and parsed again so the error has a place; that place is then looked up in the
+    // City's file by its key path.
+    let merged = toml::to_string(&base).map_err(|e| PolicyError {
+        file: file.to_string(),
+        line: 0,
+        message: format!("cannot merge the policy over the default: {e}"),
+    })?;
+    toml::from_str::<Policy>(&merged).map_err(|e| {
+        let path = e
+            .span()
+            .map(|s| path_at(&merged, s.start))
+            .unwrap_or_default();
+        let shown = path
+            .iter()
+            .filter(|p| p.parse::<usize>().is_err())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(".");
+        let message = e.message().trim();
+        PolicyError {
+            file: file.to_string(),
+            line: path_line(text, &path),
+            message: if shown.is_empty() {
+                message.to_string()
+            } else {
+                format!("{shown}: {message}")
+            },
+        }
+    })
+}
+
+/// The key path (array indexes as numbers) of the key of `text` at byte offset `at`, or of
+/// the key whose value holds it.
+fn path_at(text: &str, at: usize) -> Vec<String> {
+    fn walk(v: &toml::de::DeValue<'_>, at: usize, path: &mut Vec<String>) -> bool {
+        match v {
+            toml::de::DeValue::Table(t) => {
+                for (k, v) in t.iter() {
+                    path.push(k.get_ref().to_string());
+                    if k.span().contains(&at) || walk(v.get_ref(), at, path) {
+                        return true;
+                    }
+                    // A value (not a table) that holds the offset: this key.
+                    if !v.get_ref().is_table() && v.span().contains(&at) {
+                        return true;
+                    }
+                    path.pop();
+                }
+                false
+            }
+            toml::de::DeValue::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    path.push(i.to_string());
+                    if walk(v.get_ref(), at, path) {
+                        return true;
+                    }
+                    path.pop();
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+    let Ok(doc) = toml::de::DeTable::parse(text) else {
+        return Vec::new();
+    };
+    let mut path = Vec::new();
+    let root = toml::de::DeValue::Table(doc.into_inner());
+    if walk(&root, at, &mut path) {
+        path
+    } else {
+        Vec::new()
+    }
+}
+
+/// `over` merged into `base`: tables key by key, anything else (values, lists, arrays of
+/// tables) replaced.
+fn merge_tables(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge_tables(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// 1-based line of the deepest key of `path` written in `text`; 0 when none is.
+fn path_line(text: &str, path: &[String]) -> usize {
+    let Ok(doc) = toml::de::DeTable::parse(text) else {
+        return 0;
+    };
+    let mut line = 0;
+    let mut table: Option<&toml::de::DeTable<'_>> = Some(doc.get_ref());
+    let mut array: Option<&toml::de::DeArray<'_>> = None;
+    for seg in path {
+        let next = if let Some(arr) = array.take() {
+            seg.parse::<usize>().ok().and_then(|i| arr.get(i))
+        } else if let Some(t) = table.take() {
+            t.iter()
+                .find(|(k, _)| k.get_ref().as_ref() == seg.as_str())
+                .map(|(k, v)| {
+                    line = line_of(text, k.span().start);
+                    v
+                })
+        } else {
+            None
+        };
+        let Some(v) = next else {
+            break;
+        };
+        match v.get_ref() {
+            toml::de::DeValue::Table(t) => table = Some(t),
+            toml::de::DeValue::Array(a) => array = Some(a),
+            _ => {}
+        }
+    }
+    line
+}
+
+/// 1-based line of a top-level `key = ...` (before any table header); 0 when not written.
+fn top_key_line(text: &str, key: &str) -> usize {
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('[') {
+            break;
+        }
+        if let Some(rest) = line.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return i + 1;
+        }
+    }
+    0
 }
 
 /// The (year, month, day) an exception expires, if `expires` is a date.
@@ -582,6 +896,18 @@ fn check_domain(d: &str) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// Why `a` is not an approved tenant: a host name (two labels or more), optionally followed by
+/// a path prefix; no scheme, no `*`.
+fn check_approved(a: &str) -> Result<(), String> {
+    const HOW: &str = "write a host such as cityofexample.sharepoint.com (sub-domains included), or a host and path prefix such as drive.google.com/a/cityofexample.org/";
+    let t = a.trim();
+    if t.contains("://") || t.contains('*') || t.contains(char::is_whitespace) {
+        return Err(format!("is not an approved tenant: {HOW}"));
+    }
+    let host = t.split('/').next().unwrap_or("");
+    check_domain(host).map_err(|why| format!("{why}; {HOW}"))
 }
 
 /// Why `name` is not a header field name (RFC 5322 2.2: printable ASCII 33-126 except colon).
@@ -706,8 +1032,18 @@ mod tests {
     fn kinds() -> Vec<String> {
         [
             "us_ssn",
+            "us_itin",
             "password",
             "credit_card",
+            "aba_routing",
+            "bank_account",
+            "iban",
+            "drivers_license",
+            "passport",
+            "medicare_mbi",
+            "npi",
+            "dea_number",
+            "medical_record",
             "attorney_client",
             "credential_list",
             "private_key",

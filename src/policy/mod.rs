@@ -7,7 +7,7 @@ pub mod config;
 pub use config::{Action, Policy, PolicyError};
 
 use crate::model::Confidence;
-use crate::scan::ScanReport;
+use crate::scan::{ScanReport, SharedLink};
 use config::{Exception, Threshold};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -297,6 +297,85 @@ fn kinds_over(
         .collect()
 }
 
+/// The points of a content rule for one message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContentScore {
+    pub points: i64,
+    /// Each phrase that scored and its points, highest first.
+    pub phrases: Vec<(String, i64)>,
+}
+
+impl ContentScore {
+    /// `chain_forward_demand 6, chain_luck 4`
+    pub fn describe(&self) -> String {
+        self.phrases
+            .iter()
+            .map(|(n, p)| format!("{n} {p}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The points of content rule `rule` (`chain_letter`, `mass_solicitation`) for a message:
+/// each phrase counts once per message, with its highest points in any one place (a text part
+/// and its HTML alternative are not counted twice).
+pub fn content_score(report: &ScanReport, rule: &str) -> ContentScore {
+    let mut best: BTreeMap<&str, i64> = BTreeMap::new();
+    for s in report.signals.iter().filter(|s| s.rule == rule) {
+        let pts = i64::from(s.weight) * s.count as i64;
+        best.entry(&s.name)
+            .and_modify(|p| {
+                // The strongest evidence of the phrase, whichever its sign.
+                if pts.abs() > p.abs() {
+                    *p = pts;
+                }
+            })
+            .or_insert(pts);
+    }
+    let mut phrases: Vec<(String, i64)> =
+        best.into_iter().map(|(n, p)| (n.to_string(), p)).collect();
+    phrases.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    ContentScore {
+        points: phrases.iter().map(|(_, p)| p).sum(),
+        phrases,
+    }
+}
+
+/// Is `link` inside the approved tenant `entry` (a host, sub-domains included, optionally
+/// followed by a path prefix)?
+fn approved_link(entry: &str, link: &SharedLink) -> bool {
+    let entry = entry.trim();
+    let (host, prefix) = match entry.find('/') {
+        Some(i) => (&entry[..i], &entry[i..]),
+        None => (entry, ""),
+    };
+    let host = normalise_domain(host);
+    let on_host =
+        !host.is_empty() && (link.host == host || link.host.ends_with(&format!(".{host}")));
+    on_host
+        && link
+            .path
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+}
+
+/// `Dropbox (www.dropbox.com in body), WeTransfer (we.tl in attachment:link.url)`: services,
+/// hosts and places, never the link's path (whoever holds a sharing link can open it).
+fn describe_links(links: &[&SharedLink]) -> String {
+    let mut by: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+    for l in links {
+        let places = by.entry((&l.display, &l.host)).or_default();
+        let place = hide_digits(&l.location);
+        if !places.contains(&place) {
+            places.push(place);
+        }
+    }
+    by.into_iter()
+        .map(|((display, host), places)| format!("{display} ({host} in {})", places.join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 struct Ctx<'a> {
     policy: &'a Policy,
     sender: String,
@@ -422,6 +501,12 @@ pub fn evaluate_on(
         &rules.sensitive_info.internal
     };
     let sensitive = kinds_over(report, |k| (dir.for_kind(k).clone(), dir.action));
+    // What makes a file-sharing link worse: sensitive kinds the direction acts on.
+    let carried: Vec<KindHit> = sensitive
+        .iter()
+        .filter(|(_, a)| *a > Action::Accept)
+        .map(|(h, _)| h.clone())
+        .collect();
     // What leaves the City (judged on the outbound thresholds, as `sensitive` then is) decides
     // the personal-account and TLS rules.
     let leaving = if outbound {
@@ -583,6 +668,73 @@ pub fn evaluate_on(
                 monitor: r.monitor,
                 findings: kept.into_iter().map(|(h, _)| h).collect(),
             });
+        }
+    }
+
+    // chain_letter, mass_solicitation: weighted phrases, scored per message.
+    for (name, r) in [
+        ("chain_letter", &rules.chain_letter),
+        ("mass_solicitation", &rules.mass_solicitation),
+    ] {
+        if !r.enabled {
+            continue;
+        }
+        let action = if outbound {
+            r.outbound.action
+        } else {
+            r.internal.action
+        };
+        let score = content_score(report, name);
+        if action > Action::Accept && score.points >= r.threshold && !cx.waived(name) {
+            hits.push(RuleHit {
+                rule: name.into(),
+                action,
+                reason: fill(
+                    &r.reason,
+                    &[
+                        ("score", score.points.to_string()),
+                        ("threshold", r.threshold.to_string()),
+                        ("phrases", score.describe()),
+                    ],
+                ),
+                monitor: r.monitor,
+                findings: Vec::new(),
+            });
+        }
+    }
+
+    // unapproved_file_share: links to file-sharing services outside the approved tenants.
+    let r = &rules.unapproved_file_share;
+    if r.enabled {
+        let links: Vec<&SharedLink> = report
+            .links
+            .iter()
+            .filter(|l| !r.approved.iter().any(|a| approved_link(a, l)))
+            .collect();
+        if !links.is_empty() && !cx.waived("unapproved_file_share") {
+            let acts = if outbound { &r.outbound } else { &r.internal };
+            let action = if carried.is_empty() {
+                acts.action
+            } else {
+                acts.with_sensitive.max(acts.action)
+            };
+            if action > Action::Accept {
+                let approved = if r.approved.is_empty() {
+                    "the City's approved file service".to_string()
+                } else {
+                    r.approved.join(" or ")
+                };
+                hits.push(RuleHit {
+                    rule: "unapproved_file_share".into(),
+                    action,
+                    reason: fill(
+                        &r.reason,
+                        &[("services", describe_links(&links)), ("approved", approved)],
+                    ),
+                    monitor: r.monitor,
+                    findings: carried.clone(),
+                });
+            }
         }
     }
 

@@ -525,3 +525,158 @@ fn a_whole_message_limit_is_held_one_bad_part_is_tagged() {
         assert_eq!(v.rule_names(), vec!["unscannable"]);
     }
 }
+
+/// The default with the City's domain and `extra`, as a partial policy merged over it.
+fn overlay(extra: &str) -> Policy {
+    let text =
+        format!("extends = \"default\"\n{extra}\n[organisation]\ndomains = [\"city.test\"]\n");
+    Policy::parse(&text, "test", &[]).expect("partial policy parses")
+}
+
+fn signal(rule: &str, name: &str, weight: i32, location: &str) -> crate::scan::Signal {
+    crate::scan::Signal {
+        rule: rule.into(),
+        name: name.into(),
+        weight,
+        count: 1,
+        location: location.into(),
+    }
+}
+
+fn link(host: &str, path: &str) -> crate::scan::SharedLink {
+    crate::scan::SharedLink {
+        service: "dropbox".into(),
+        display: "Dropbox".into(),
+        host: host.into(),
+        path: path.into(),
+        location: "body".into(),
+    }
+}
+
+#[test]
+fn content_rules_fire_at_their_threshold_in_monitor_mode() {
+    let p = overlay("");
+    let mut r = report(&["sam@example.com"], &[], &[], vec![]);
+    r.signals = vec![
+        signal("chain_letter", "a", 6, "body"),
+        signal("chain_letter", "b", 3, "body"),
+        // The HTML alternative of the same text: counted once.
+        signal("chain_letter", "a", 6, "html"),
+        signal("mass_solicitation", "c", 9, "body"),
+    ];
+    let v = judge(&p, &r);
+    assert!(v.rules.is_empty(), "9 points: under 10: {v:?}");
+    assert_eq!(content_score(&r, "chain_letter").points, 9);
+    r.signals.push(signal("chain_letter", "d", 1, "subject"));
+    let v = judge(&p, &r);
+    assert_eq!(v.rule_names(), vec!["chain_letter"]);
+    assert!(v.rules[0].monitor, "monitor by default");
+    assert_eq!(v.action, Action::Accept);
+    assert_eq!(v.would_action, Some(Action::Tag));
+    assert!(
+        v.rules[0].reason.contains("score 10, threshold 10"),
+        "{v:?}"
+    );
+    assert!(v.rules[0].reason.contains("a 6, b 3, d 1"), "{v:?}");
+    // A negative phrase (the City's own campaign) pulls it back under.
+    r.signals.push(signal("chain_letter", "city", -4, "body"));
+    assert!(judge(&p, &r).rules.is_empty());
+    // Enforced, per direction, and waived by an exception.
+    let p = overlay(
+        "[rules.chain_letter]\nmonitor = false\nthreshold = 5\noutbound = { action = \"quarantine\" }\ninternal = { action = \"tag\" }\nreason = \"chain {score}\"\n",
+    );
+    assert_eq!(judge(&p, &r).action, Action::Quarantine);
+    let inside = ScanReport {
+        signals: r.signals.clone(),
+        ..report(&["hr@city.test"], &[], &[], vec![])
+    };
+    assert_eq!(judge(&p, &inside).action, Action::Tag);
+    let p = overlay(
+        "[[exception]]\nreference = \"CTO-9\"\napprover = \"CTO\"\nrule = \"chain_letter\"\nexpires = 2030-01-01\n",
+    );
+    let mut r2 = r.clone();
+    r2.signals.push(signal("chain_letter", "e", 10, "body"));
+    let v = judge(&p, &r2);
+    assert!(v.rules.is_empty(), "{v:?}");
+    assert_eq!(v.exceptions_used[0].reference, "CTO-9");
+}
+
+#[test]
+fn file_share_links_outside_the_approved_tenants() {
+    let p = overlay(
+        "[rules.unapproved_file_share]\napproved = [\"cityofexample.sharepoint.com\", \"drive.google.com/a/cityofexample.org/\"]\nreason = \"{services}; use {approved}\"\n",
+    );
+    let mut r = report(&["sam@example.com"], &[], &[], vec![]);
+    r.links = vec![
+        link("cityofexample.sharepoint.com", "/:x:/s/Finance/abc"),
+        link("eu.cityofexample.sharepoint.com", "/sites/x"),
+        link("drive.google.com", "/a/cityofexample.org/file/d/1"),
+    ];
+    assert!(judge(&p, &r).rules.is_empty(), "all approved");
+    r.links
+        .push(link("evilcityofexample.sharepoint.com", "/:x:/s/x"));
+    r.links.push(link("drive.google.com", "/file/d/1"));
+    let v = judge(&p, &r);
+    assert_eq!(v.rule_names(), vec!["unapproved_file_share"]);
+    assert_eq!(v.action, Action::Tag);
+    let reason = &v.rules[0].reason;
+    assert!(
+        reason.contains("evilcityofexample.sharepoint.com in body"),
+        "{reason}"
+    );
+    assert!(!reason.contains("/file/d/1"), "no path: {reason}");
+    assert!(
+        reason
+            .contains("use cityofexample.sharepoint.com or drive.google.com/a/cityofexample.org/"),
+        "{reason}"
+    );
+    // With a sensitive kind over its threshold: the stricter action.
+    r.findings = vec![finding("us_ssn", Confidence::High, "body")];
+    let v = judge(&p, &r);
+    let share = v.rules.iter().find(|h| h.rule == "unapproved_file_share");
+    assert_eq!(share.map(|h| h.action), Some(Action::Quarantine), "{v:?}");
+    assert_eq!(share.map(|h| h.findings.len()), Some(1));
+    // Inside the City: the internal actions (tag both ways by default).
+    let inside = ScanReport {
+        links: r.links.clone(),
+        findings: r.findings.clone(),
+        ..report(&["hr@city.test"], &[], &[], vec![])
+    };
+    let v = judge(&p, &inside);
+    let share = v.rules.iter().find(|h| h.rule == "unapproved_file_share");
+    assert_eq!(share.map(|h| h.action), Some(Action::Tag), "{v:?}");
+    // Disabled: nothing.
+    let off = overlay("[rules.unapproved_file_share]\nenabled = false\n");
+    assert!(
+        judge(&off, &r)
+            .rules
+            .iter()
+            .all(|h| h.rule != "unapproved_file_share")
+    );
+}
+
+#[test]
+fn a_partial_policy_keeps_the_default() {
+    let p = Policy::parse(
+        "extends = \"default\"\n[organisation]\ndomains = [\"city.test\"]\n[rules.mass_solicitation]\nthreshold = 7\n",
+        "overlay.toml",
+        &[],
+    )
+    .expect("overlay");
+    assert_eq!(p.organisation.domains, vec!["city.test".to_string()]);
+    assert_eq!(p.rules.mass_solicitation.threshold, 7);
+    assert!(p.rules.mass_solicitation.monitor, "the default's");
+    assert_eq!(p.rules.bcc_mass_mailing.max_visible, 25, "the default's");
+    assert_eq!(p.rules.chain_letter, config::ContentRule::chain_letter());
+    // The built-in defaults of the optional sections are the file's.
+    let d = Policy::default_policy().expect("default");
+    assert_eq!(d.rules.chain_letter, config::ContentRule::chain_letter());
+    assert_eq!(
+        d.rules.mass_solicitation,
+        config::ContentRule::mass_solicitation()
+    );
+    assert_eq!(
+        d.rules.unapproved_file_share,
+        config::FileShareRule::default_rule()
+    );
+}

@@ -130,7 +130,14 @@ fn html(body: String) -> Response {
 
 /// Only a local path may follow a login (no open redirect).
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    // Browsers drop tabs and new lines inside a URL ("/\t/evil.example" is "//evil.example"):
+    // accept printable ASCII only.
+    if next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.len() <= 2000
+        && next.bytes().all(|b| b.is_ascii_graphic())
+    {
         next.to_string()
     } else {
         "/queue".to_string()
@@ -1160,4 +1167,25 @@ pub async fn not_found(State(c): St, headers: HeaderMap, uri: Uri) -> Result<Res
     // Without a session, even a missing page is "log in first": no probing for what exists.
     page_session(&c, &headers, &uri).await?;
     Err(WebError::NotFound("There is no such page.".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_follow_a_login() {
+        assert_eq!(safe_next("/message/abc?x=1"), "/message/abc?x=1");
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+            "/\n/evil.example",
+            "/ /x",
+            "",
+        ] {
+            assert_eq!(safe_next(bad), "/queue", "{bad:?}");
+        }
+    }
 }

@@ -158,3 +158,269 @@ impl Drop for Milter {
         let _ = self.0.wait();
     }
 }
+
+/// One message a [`Sink`] accepted: its envelope and its content (dot-stuffing undone).
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub mail_from: String,
+    pub rcpt_to: Vec<String>,
+    pub data: Vec<u8>,
+}
+
+impl Delivery {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.data).into_owned()
+    }
+
+    /// The header section (for assertion messages: a body may hold a test's sensitive value).
+    pub fn head(&self) -> String {
+        let text = self.text();
+        text.split("\r\n\r\n").next().unwrap_or("").to_string()
+    }
+
+    /// Header `name`, unfolded, if the message has it.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let text = self.text();
+        let head = text.split("\r\n\r\n").next().unwrap_or("");
+        let head = head.replace("\r\n ", " ").replace("\r\n\t", "\t");
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        head.lines()
+            .find(|l| l.to_ascii_lowercase().starts_with(&prefix))
+            .map(|l| l[prefix.len()..].trim().to_string())
+    }
+}
+
+/// A loopback SMTP server that accepts everything and keeps envelopes and messages: the next
+/// hop an MTA under test relays to. Runs until the test process ends.
+#[derive(Clone)]
+pub struct Sink {
+    pub port: u16,
+    kept: std::sync::Arc<std::sync::Mutex<Vec<Delivery>>>,
+}
+
+impl Sink {
+    pub fn start() -> Sink {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the SMTP sink");
+        let port = listener.local_addr().expect("sink address").port();
+        let sink = Sink {
+            port,
+            kept: Default::default(),
+        };
+        let kept = sink.kept.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let kept = kept.clone();
+                std::thread::spawn(move || {
+                    let _ = sink_session(conn, &kept);
+                });
+            }
+        });
+        sink
+    }
+
+    /// Everything delivered so far.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.kept.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
+    /// Wait up to `timeout` for a delivery that `pick` selects.
+    pub fn wait_for(
+        &self,
+        timeout: std::time::Duration,
+        pick: impl Fn(&Delivery) -> bool,
+    ) -> Option<Delivery> {
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(d) = self.deliveries().into_iter().find(|d| pick(d)) {
+                return Some(d);
+            }
+            if start.elapsed() > timeout {
+                return None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// The address in `MAIL FROM:<a> SIZE=..` / `RCPT TO:<a>`.
+fn path_arg(line: &str) -> String {
+    let after = line.split_once(':').map(|(_, a)| a).unwrap_or("");
+    match (after.find('<'), after.find('>')) {
+        (Some(a), Some(b)) if a < b => after[a + 1..b].to_string(),
+        _ => after.split_whitespace().next().unwrap_or("").to_string(),
+    }
+}
+
+fn sink_session(
+    conn: std::net::TcpStream,
+    kept: &std::sync::Mutex<Vec<Delivery>>,
+) -> std::io::Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut out = conn.try_clone()?;
+    let mut reader = BufReader::new(conn);
+    out.write_all(b"220 sink ESMTP\r\n")?;
+    let mut mail_from = String::new();
+    let mut rcpt_to = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&line).into_owned();
+        let cmd = text.to_ascii_uppercase();
+        if cmd.starts_with("EHLO") {
+            out.write_all(b"250-sink\r\n250 8BITMIME\r\n")?;
+        } else if cmd.starts_with("MAIL FROM:") {
+            mail_from = path_arg(text.trim_end());
+            rcpt_to.clear();
+            out.write_all(b"250 ok\r\n")?;
+        } else if cmd.starts_with("RCPT TO:") {
+            rcpt_to.push(path_arg(text.trim_end()));
+            out.write_all(b"250 ok\r\n")?;
+        } else if cmd.starts_with("RSET") {
+            mail_from.clear();
+            rcpt_to.clear();
+            out.write_all(b"250 ok\r\n")?;
+        } else if cmd.starts_with("DATA") {
+            out.write_all(b"354 go ahead\r\n")?;
+            let mut data = Vec::new();
+            loop {
+                line.clear();
+                if reader.read_until(b'\n', &mut line)? == 0 {
+                    return Ok(());
+                }
+                if line == b".\r\n" || line == b".\n" {
+                    break;
+                }
+                // RFC 5321 4.5.2: a leading dot was doubled by the client.
+                data.extend_from_slice(line.strip_prefix(b".").unwrap_or(&line));
+            }
+            if let Ok(mut k) = kept.lock() {
+                k.push(Delivery {
+                    mail_from: std::mem::take(&mut mail_from),
+                    rcpt_to: std::mem::take(&mut rcpt_to),
+                    data,
+                });
+            }
+            out.write_all(b"250 kept\r\n")?;
+        } else if cmd.starts_with("QUIT") {
+            out.write_all(b"221 bye\r\n")?;
+            return Ok(());
+        } else {
+            out.write_all(b"250 ok\r\n")?;
+        }
+    }
+}
+
+/// One message to submit over SMTP: envelope and content (CRLF lines, ending in CRLF).
+pub struct Outgoing<'a> {
+    pub from: &'a str,
+    pub rcpts: &'a [&'a str],
+    pub message: &'a [u8],
+}
+
+/// Submit `messages` over one SMTP connection to `127.0.0.1:port`, one transaction each. For
+/// each: Ok with the first refusal (greeting, MAIL, RCPT, DATA) or the reply to the end of DATA;
+/// Err when the connection failed or closed (the rest get the same error).
+pub fn submit_all(port: u16, messages: &[Outgoing<'_>]) -> Vec<Result<String, String>> {
+    use std::io::{BufRead, BufReader, Write};
+    let fail = |e: String| messages.iter().map(|_| Err(e.clone())).collect();
+    let conn = match std::net::TcpStream::connect(("127.0.0.1", port)) {
+        Ok(c) => c,
+        Err(e) => return fail(format!("connect to 127.0.0.1:{port}: {e}")),
+    };
+    let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(60)));
+    let Ok(mut out) = conn.try_clone() else {
+        return fail("clone the connection".into());
+    };
+    let mut r = BufReader::new(conn);
+    let mut reply = || -> Result<String, String> {
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            match r.read_line(&mut line) {
+                Ok(0) => return Err(format!("connection closed after {all:?}")),
+                Ok(_) => {}
+                Err(e) => return Err(format!("read: {e}")),
+            }
+            all.push_str(&line);
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return Ok(all);
+            }
+        }
+    };
+    let mut send = |bytes: &[u8]| out.write_all(bytes).map_err(|e| format!("send: {e}"));
+    let greeting = match reply() {
+        Ok(g) => g,
+        Err(e) => return fail(e),
+    };
+    if !greeting.starts_with("220") {
+        return messages.iter().map(|_| Ok(greeting.clone())).collect();
+    }
+    let mut one = |m: &Outgoing<'_>, first: bool| -> Result<String, String> {
+        if first {
+            send(b"EHLO tester.test\r\n")?;
+            reply()?;
+        } else {
+            send(b"RSET\r\n")?;
+            reply()?;
+        }
+        send(format!("MAIL FROM:<{}>\r\n", m.from).as_bytes())?;
+        let r1 = reply()?;
+        if !r1.starts_with('2') {
+            return Ok(r1);
+        }
+        for rc in m.rcpts {
+            send(format!("RCPT TO:<{rc}>\r\n").as_bytes())?;
+            let r2 = reply()?;
+            if !r2.starts_with('2') {
+                return Ok(r2);
+            }
+        }
+        send(b"DATA\r\n")?;
+        let r3 = reply()?;
+        if !r3.starts_with('3') {
+            return Ok(r3);
+        }
+        let mut wire = Vec::with_capacity(m.message.len() + 64);
+        for line in m.message.split_inclusive(|&b| b == b'\n') {
+            if line.starts_with(b".") {
+                wire.push(b'.');
+            }
+            wire.extend_from_slice(line);
+        }
+        if !wire.ends_with(b"\r\n") {
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(b".\r\n");
+        send(&wire)?;
+        reply()
+    };
+    let mut results: Vec<Result<String, String>> = Vec::with_capacity(messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        match one(m, i == 0) {
+            Ok(r) => results.push(Ok(r)),
+            Err(e) => {
+                results.resize(messages.len(), Err(e));
+                return results;
+            }
+        }
+    }
+    let _ = out.write_all(b"QUIT\r\n");
+    results
+}
+
+/// Submit one message on its own connection (see [`submit_all`]).
+pub fn submit(port: u16, from: &str, rcpts: &[&str], message: &[u8]) -> Result<String, String> {
+    submit_all(
+        port,
+        &[Outgoing {
+            from,
+            rcpts,
+            message,
+        }],
+    )
+    .pop()
+    .unwrap_or_else(|| Err("nothing submitted".into()))
+}

@@ -344,7 +344,13 @@ impl Extractor<'_, '_> {
 
     /// Show a string: append its text, preceded by a space or new line when the text position
     /// moved since the last text, and advance the text matrix by the glyph widths.
-    pub(super) fn show(&mut self, bytes: &[u8], state: &GState, tm: &mut Matrix, page: &mut PageText) {
+    pub(super) fn show(
+        &mut self,
+        bytes: &[u8],
+        state: &GState,
+        tm: &mut Matrix,
+        page: &mut PageText,
+    ) {
         let out = &mut page.out;
         let fallback;
         let font: &Font = match &state.font {

@@ -4,7 +4,6 @@
 use super::*;
 
 impl Extractor<'_, '_> {
-
     /// Comments and other annotation contents of a page.
     pub(super) fn annotations(&mut self, page: &Dict, out: &mut String) {
         let doc = self.doc;
@@ -274,7 +273,6 @@ impl Extractor<'_, '_> {
         }
     }
 }
-
 
 /// The text of an XMP packet: element text and attribute values (XMP writes simple
 /// properties either way), without namespace declarations and identifiers; entities resolved.

@@ -278,7 +278,11 @@ pub(super) fn parse_obj(lex: &mut Lexer<'_>, depth: usize) -> Result<Obj, ParseE
     parse_from(lex, tok, depth)
 }
 
-pub(super) fn parse_from(lex: &mut Lexer<'_>, tok: Tok<'_>, depth: usize) -> Result<Obj, ParseError> {
+pub(super) fn parse_from(
+    lex: &mut Lexer<'_>,
+    tok: Tok<'_>,
+    depth: usize,
+) -> Result<Obj, ParseError> {
     if lex.items == 0 {
         return Err(ParseError::TooMany);
     }

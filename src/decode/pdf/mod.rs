@@ -37,8 +37,8 @@
 //! streams), `extras.rs` (annotations, form fields, metadata, embedded files).
 
 use super::Ctx;
-use crate::decode::bounded::{Counted, ReadStop, read_bounded};
 use super::rtf::cp1252;
+use crate::decode::bounded::{Counted, ReadStop, read_bounded};
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 use std::time::Instant;
