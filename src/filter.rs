@@ -113,9 +113,11 @@ impl PolicyHandler {
             Ok(()) => {
                 tracing::info!(queue_id, quarantine_id = %id, mode = q.mode.as_str(), "quarantined");
                 match q.mode {
+                    // The MTA adds no header to a discarded message; the id is there for
+                    // front ends that answer with it (the relay's 250 reply).
                     Mode::Store => Decision {
                         action: milter::Action::Discard,
-                        add_headers: Vec::new(),
+                        add_headers: vec![("X-Maildlp-Quarantine-Id".into(), id.clone())],
                     },
                     Mode::Hold => {
                         let mut d = decision(verdict);

@@ -19,6 +19,7 @@ pub mod model;
 pub mod notify;
 pub mod policy;
 pub mod quarantine;
+pub mod relay;
 pub mod replay;
 pub mod report;
 pub mod scan;

@@ -42,6 +42,9 @@ enum Command {
     /// Run the main job with embedded defaults: the milter on inet:127.0.0.1:8890, the
     /// quarantine in ./maildlp-data and the review console on http://127.0.0.1:8025.
     Serve(cli::serve::MilterArgs),
+    /// Run an SMTP relay that scans every message, then forwards it to the next hop, stores
+    /// it in the quarantine or refuses it (Postfix content_filter, smart host).
+    Relay(cli::relay::RelayArgs),
     /// Review the quarantine: list, show, release, delete, purge, audit.
     #[command(subcommand)]
     Quarantine(cli::quarantine::QuarantineCommand),
@@ -362,6 +365,7 @@ fn main() -> ExitCode {
         }
         Command::Milter(args) => cli::serve::milter(args, false),
         Command::Serve(args) => cli::serve::milter(args, true),
+        Command::Relay(args) => cli::relay::relay(args),
         Command::User(cmd) => cli::user::run(cmd),
         Command::Quarantine(cmd) => cli::quarantine::run(cmd),
         Command::Keygen(args) => cli::quarantine::keygen(args),

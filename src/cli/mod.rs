@@ -2,5 +2,6 @@
 
 pub mod inputs;
 pub mod quarantine;
+pub mod relay;
 pub mod serve;
 pub mod user;

@@ -96,14 +96,26 @@ fn build_handler(
     writer: Option<&Writer>,
     metrics: &Arc<Metrics>,
 ) -> anyhow::Result<(PolicyHandler, Option<Arc<Notifier>>)> {
-    let scanner = args.engine.scanner()?;
-    let policy = load_policy(args.policy.as_deref(), scanner.detector())?;
-    let handler =
-        |scanner, policy| PolicyHandler::new(scanner, policy).with_metrics(metrics.clone());
     let mode = match args.quarantine_mode {
         QuarantineMode::Store => Mode::Store,
         QuarantineMode::Hold | QuarantineMode::Mta => Mode::Hold,
     };
+    policy_handler(&args.engine, args.policy.as_deref(), writer, mode, metrics)
+}
+
+/// Scanner, policy and (with a writer) the quarantine and its notifier: what `milter`, `serve`
+/// and `relay` judge messages with.
+pub(super) fn policy_handler(
+    engine: &EngineArgs,
+    policy: Option<&std::path::Path>,
+    writer: Option<&Writer>,
+    mode: Mode,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<(PolicyHandler, Option<Arc<Notifier>>)> {
+    let scanner = engine.scanner()?;
+    let policy = load_policy(policy, scanner.detector())?;
+    let handler =
+        |scanner, policy| PolicyHandler::new(scanner, policy).with_metrics(metrics.clone());
     match writer {
         Some(w) => {
             let notifier = Arc::new(Notifier::new(&policy).map_err(anyhow::Error::msg)?);
@@ -118,7 +130,7 @@ fn build_handler(
     }
 }
 
-fn retention(s: &str) -> anyhow::Result<Option<Duration>> {
+pub(super) fn retention(s: &str) -> anyhow::Result<Option<Duration>> {
     if s == "off" {
         return Ok(None);
     }
@@ -144,7 +156,7 @@ fn age(s: &str, flag: &str) -> anyhow::Result<Duration> {
 
 /// Add this node's verdict counts to the store's daily totals every 30 s (and once at the
 /// end), for the dashboard.
-async fn flush_stats(
+pub(super) async fn flush_stats(
     store: maildlp::quarantine::store::Store,
     metrics: Arc<Metrics>,
     mut stop: tokio::sync::watch::Receiver<bool>,

@@ -76,6 +76,20 @@ impl Decision {
     }
 }
 
+impl Decision {
+    /// The headers to add, as the MTA will write them: printable ASCII, the name without
+    /// spaces, both bounded. The milter sends these as add-header packets; the relay writes
+    /// them at the top of the message it forwards.
+    pub fn header_fields(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.add_headers.iter().map(|(n, v)| {
+            (
+                codec::sanitize(n, 100).replace(' ', "-"),
+                codec::sanitize(v, 900),
+            )
+        })
+    }
+}
+
 /// Judges a complete message. Called off the async runtime; may take a few milliseconds.
 pub trait Handler: Send + Sync + 'static {
     /// `message` is the whole RFC 5322 message: the headers as received, a blank line, the body.

@@ -432,11 +432,10 @@ impl Session {
         let space = if self.leading_space() { " " } else { "" };
         let headers = || {
             decision
-                .add_headers
-                .iter()
-                .map(|(n, v)| Response::AddHeader {
-                    name: codec::sanitize(n, 100).replace(' ', "-"),
-                    value: format!("{space}{}", codec::sanitize(v, 900)),
+                .header_fields()
+                .map(|(name, value)| Response::AddHeader {
+                    name,
+                    value: format!("{space}{value}"),
                 })
         };
         match &decision.action {

@@ -26,7 +26,7 @@ pub struct Ports {
     pub smtp: u16,
     /// The relay host every message goes to.
     pub sink: u16,
-    /// maildlp's milter (TCP).
+    /// maildlp's milter (TCP); 0: no milter (the relay tests filter after the queue).
     pub milter: u16,
 }
 
@@ -53,6 +53,14 @@ impl Postfix {
         );
         let d = dir.display();
         let (sink, milter) = (ports.sink, ports.milter);
+        let milters = if milter == 0 {
+            String::new()
+        } else {
+            format!(
+                "smtpd_milters = inet:127.0.0.1:{milter}\n\
+                 non_smtpd_milters = inet:127.0.0.1:{milter}\n"
+            )
+        };
         let main_cf = format!(
             "compatibility_level = 3.6\n\
              queue_directory = {d}/queue\n\
@@ -69,8 +77,7 @@ impl Postfix {
              relayhost = [127.0.0.1]:{sink}\n\
              smtp_dns_support_level = disabled\n\
              smtpd_relay_restrictions = permit_mynetworks, reject\n\
-             smtpd_milters = inet:127.0.0.1:{milter}\n\
-             non_smtpd_milters = inet:127.0.0.1:{milter}\n\
+             {milters}\
              milter_protocol = 6\n\
              milter_default_action = tempfail\n\
              milter_connect_timeout = 10s\n\
