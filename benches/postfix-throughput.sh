@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# What an administrator sees: messages/s a real Postfix accepts over SMTP, with no milter and
-# with maildlp as its milter over a unix socket and over TCP, in one run. A private Postfix
+# What an administrator sees: messages/s a real Postfix accepts over SMTP, with no milter, with
+# a filter that does nothing, and with maildlp as its milter, each over a unix socket and over
+# TCP, and with maildlp relay as an after-queue content filter, in one run. A private Postfix
 # (own config, queue and data directories, loopback ports; shared/notes/postfix-test-instance.md)
 # relays to Postfix's own smtp-sink; Postfix's smtp-source injects the load.
 #
@@ -92,6 +93,36 @@ run() { # $1: label
 }
 
 run "postfix alone"
+
+# A filter that does nothing (libmilter through Debian's python3-milter, accepting every
+# message): what the milter protocol alone costs Postfix, the yardstick for maildlp's rows.
+if /usr/bin/python3 -c 'import Milter' 2>/dev/null \
+  || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-milter >/dev/null 2>&1; then
+  cat > "$DIR/noop.py" <<'PY'
+import sys
+import Milter
+class Noop(Milter.Base):
+    def eom(self):
+        return Milter.ACCEPT
+Milter.factory = Noop
+Milter.runmilter("noop", sys.argv[1], 60)
+PY
+  NOOP_TCP=$(free_port)
+  for pair in "unix:$DIR/noop.sock|unix:$DIR/noop.sock|unix socket" \
+              "inet:$NOOP_TCP@127.0.0.1|inet:127.0.0.1:$NOOP_TCP|TCP loopback"; do
+    IFS='|' read -r listen spec label <<<"$pair"
+    /usr/bin/python3 "$DIR/noop.py" "$listen" >/dev/null 2>&1 &
+    MILTER_PID=$!
+    sleep 1
+    [ -S "$DIR/noop.sock" ] && chmod 666 "$DIR/noop.sock"
+    write_main_cf "$spec"
+    /usr/sbin/postfix -c "$DIR/conf" reload >/dev/null 2>&1; sleep 1
+    run "postfix + no-op filter, $label"
+    kill "$MILTER_PID"; wait "$MILTER_PID" 2>/dev/null || true
+  done
+else
+  echo "(no-op filter rows skipped: Debian's python3-milter could not be installed)"
+fi
 
 "$MAILDLP" milter --listen "unix:$SOCK" --quarantine-mode mta >/dev/null 2>&1 &
 MILTER_PID=$!
