@@ -25,6 +25,8 @@ export AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AF
 export AFL_QUIET=1 AFL_NO_CRASH_README=1
 
 found=()
+passed=0
+failed=0
 for t in $TARGETS; do
   if [ ! -d "seeds/$t" ]; then
     echo "run-short: no seeds/$t: unknown target" >&2
@@ -43,16 +45,20 @@ for t in $TARGETS; do
     awk -F' *: *' -v t="$t" '$1 ~ /^(execs_done|execs_per_sec|corpus_count|bitmap_cvg|saved_crashes|saved_hangs)$/ {
       printf "%s%s=%s", (n++ ? " " : "  " t ": "), $1, $2 } END { print "" }' "$stats"
   fi
+  before="${#found[@]}"
   for kind in crashes hangs; do
     for f in "$OUT/$t/default/$kind"/id:*; do
       [ -e "$f" ] && found+=("$t $kind: $f")
     done
   done
+  if [ "${#found[@]}" -eq "$before" ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
 
 if [ "${#found[@]}" -gt 0 ]; then
   echo "run-short: ${#found[@]} finding(s); reproduce with: fuzz/target/release/TARGET < FILE" >&2
   printf '  %s\n' "${found[@]}" >&2
+  echo "fuzz: $passed passed, $failed failed"
   exit 1
 fi
-echo "run-short: no crash or hang in $(wc -w <<<"$TARGETS") target(s) (findings dir: $OUT)"
+echo "run-short: no crash or hang (findings dir: $OUT)"
+echo "fuzz: $passed passed, $failed failed"
