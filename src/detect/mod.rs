@@ -665,7 +665,16 @@ fn link_at(b: &[u8], s: usize, e: usize) -> Option<(String, String)> {
 impl Detector {
     /// The built-in patterns (embedded from `patterns/`), plus every `*.toml` file of `extra_dirs`.
     pub fn new(extra_dirs: &[PathBuf]) -> Result<Detector, PatternError> {
-        let files = spec::load_all(extra_dirs)?;
+        Detector::from_files(spec::load_all(extra_dirs)?)
+    }
+
+    /// The patterns of one pattern file's text alone (no built-in patterns), named `file` in
+    /// errors: the pattern loader without the file system, for fuzzing and tests.
+    pub fn from_source(file: &str, source: &str) -> Result<Detector, PatternError> {
+        Detector::from_files(vec![spec::parse(file, source.to_string())?])
+    }
+
+    fn from_files(files: Vec<spec::Loaded>) -> Result<Detector, PatternError> {
         let mut patterns = Vec::new();
         let mut names: HashMap<String, String> = HashMap::new();
         let mut keyword_ids: HashMap<Vec<u8>, usize> = HashMap::new();

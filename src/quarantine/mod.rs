@@ -340,7 +340,9 @@ pub fn format_ms(ms: i64) -> String {
 pub fn parse_time(s: &str, now_ms: i64) -> Result<i64, String> {
     let s = s.trim();
     if let Ok(d) = humantime::parse_duration(s) {
-        return Ok(now_ms - d.as_millis() as i64);
+        // An age longer than the epoch is simply "before everything", not an overflow.
+        let age = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        return Ok(now_ms.saturating_sub(age));
     }
     let full = if s.len() == 10 {
         format!("{s}T00:00:00Z")
