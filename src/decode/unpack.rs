@@ -98,7 +98,12 @@ pub fn zip_entries(ctx: &Ctx<'_>, archive: &mut Zip<'_>) -> (Vec<EntryInfo>, boo
         if let Ok(f) = archive.by_index_raw(index) {
             out.push(EntryInfo {
                 index,
-                name: f.name().to_string(),
+                // A name that is not valid in its declared encoding is read as Latin-1
+                // bytes rather than dropped: the entry is still scanned.
+                name: match f.name() {
+                    Ok(n) => n.to_string(),
+                    Err(_) => f.name_raw().iter().map(|&b| char::from(b)).collect(),
+                },
                 encrypted: f.encrypted(),
                 is_dir: f.is_dir(),
                 compressed: f.compressed_size(),
