@@ -1859,3 +1859,19 @@ fn token_families_and_their_placeholders() {
         assert_none(text, "api_token");
     }
 }
+
+#[test]
+fn iban_grouped_as_printed_and_templates() {
+    for text in [
+        "IBAN: GB29-NWBK-6016-1331-9268-19",
+        "IBAN: GB29/NWBK/6016/1331/9268/19",
+        "iban gb29 nwbk 6016 1331 9268 19",
+        "IBAN DE89.3704.0044.0532.0130.00",
+    ] {
+        assert_kind(text, "iban", High);
+    }
+    // mod-97 fails with one digit changed.
+    assert_none("IBAN: GB29-NWBK-6016-1331-9268-18", "iban");
+    assert_none("Format: 9XX9-XX9-XX99", "medicare_mbi");
+    assert_kind("Medicare MBI 1EG4-TE5-MK73", "medicare_mbi", High);
+}
