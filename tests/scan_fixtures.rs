@@ -32,6 +32,13 @@ fn every_fixture_gives_exactly_the_expected_findings() {
     check_dir("scan");
 }
 
+/// `fixtures/creds/`: driver's licences, credentials in prose, code and configuration, token
+/// families (issue 9), with placeholders, masked values and documentation samples as negatives.
+#[test]
+fn every_credential_fixture_gives_exactly_the_expected_findings() {
+    check_dir("creds");
+}
+
 /// `fixtures/evasion/` and every `fixtures/evasion-*/` (one per class of issue 13).
 #[test]
 fn every_evasion_fixture_gives_exactly_the_expected_findings() {

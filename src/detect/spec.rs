@@ -15,6 +15,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../patterns/government_ids.toml"),
     ),
     (
+        "patterns/drivers_licenses.toml",
+        include_str!("../../patterns/drivers_licenses.toml"),
+    ),
+    (
         "patterns/financial.toml",
         include_str!("../../patterns/financial.toml"),
     ),
@@ -25,6 +29,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     (
         "patterns/credentials.toml",
         include_str!("../../patterns/credentials.toml"),
+    ),
+    (
+        "patterns/tokens.toml",
+        include_str!("../../patterns/tokens.toml"),
     ),
     (
         "patterns/legal.toml",

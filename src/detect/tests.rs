@@ -1673,3 +1673,205 @@ fn a_text_of_links_is_bounded() {
     let l = links(&text);
     assert_eq!(l.len(), MAX_LINKS_PER_TEXT);
 }
+
+// ---- issue 9: driver's licences of every jurisdiction, credentials in prose and code ----
+
+/// One synthetic number per jurisdiction, in the shape it issues (as printed on its cards).
+const DL_BY_STATE: &[(&str, &str)] = &[
+    ("Alabama", "4829137"),
+    ("Alaska", "7264819"),
+    ("Arizona", "D48291375"),
+    ("Arkansas", "948213706"),
+    ("California", "D4007885"),
+    ("Colorado", "48-291-3075"),
+    ("Connecticut", "048291375"),
+    ("Delaware", "7264819"),
+    ("District of Columbia", "4829137"),
+    ("Florida", "F482-913-07-526-1"),
+    ("Georgia", "048291375"),
+    ("Hawaii", "H48291375"),
+    ("Idaho", "AB482913C"),
+    ("Illinois", "D400-7885-1293"),
+    ("Indiana", "4829-13-7526"),
+    ("Iowa", "482AB9130"),
+    ("Kansas", "K48-29-1375"),
+    ("Kentucky", "S48-291-375"),
+    ("Louisiana", "004829137"),
+    ("Maine", "7264819"),
+    ("Maryland", "M-482-913-075-216"),
+    ("Massachusetts", "S48291375"),
+    ("Michigan", "S 482 913 075 261"),
+    ("Minnesota", "K482913075261"),
+    ("Mississippi", "948213706"),
+    ("Missouri", "482A913075"),
+    ("Montana", "0482913750261"),
+    ("Nebraska", "A4829137"),
+    ("Nevada", "4829137526"),
+    ("New Hampshire", "48ABC91307"),
+    ("New Jersey", "A4829 13075 26184"),
+    ("New Mexico", "048291375"),
+    ("New York", "482 913 075"),
+    ("North Carolina", "000048291375"),
+    ("North Dakota", "ABC482913"),
+    ("Ohio", "AB739204"),
+    ("Oklahoma", "A048291375"),
+    ("Oregon", "7264819"),
+    ("Pennsylvania", "29 481 736"),
+    ("Rhode Island", "V482913"),
+    ("South Carolina", "10482913750"),
+    ("South Dakota", "04829137"),
+    ("Tennessee", "104829137"),
+    ("Texas", "40718296"),
+    ("Utah", "0482913750"),
+    ("Vermont", "0482913A"),
+    ("Virginia", "T48-291-375"),
+    ("Washington", "WDL7X4K9P2Q1"),
+    ("West Virginia", "A482913"),
+    ("Wisconsin", "W426-5521-8830-07"),
+    ("Wyoming", "048291-375"),
+    ("Puerto Rico", "4829137"),
+    ("Guam", "A48291307526184"),
+    ("Virgin Islands", "4829137526"),
+    ("American Samoa", "4829137"),
+    ("Northern Mariana Islands", "48291375"),
+];
+
+#[test]
+fn drivers_license_of_every_jurisdiction_needs_its_label() {
+    for (state, number) in DL_BY_STATE {
+        for labelled in [
+            format!("{state} driver's license: {number}"),
+            format!("{state} license no. {number}"),
+            format!("DL {number} ({state})"),
+            format!("Operator's license {number}, {state}"),
+        ] {
+            assert_kind(&labelled, "drivers_license", High);
+        }
+        assert_none(
+            &format!("{state} order reference {number} shipped"),
+            "drivers_license",
+        );
+    }
+    assert_kind("CDL: 0482913075", "drivers_license", High);
+    assert_kind("Idaho DLN AB482913C", "drivers_license", High);
+    assert_none("Texas license plate number 48291307", "drivers_license");
+    assert_none("DL expires 05-12-2027", "drivers_license");
+    assert_none("Driver's license: on file", "drivers_license");
+    assert_none("the handler dl 48291307", "drivers_license");
+}
+
+#[test]
+fn passwords_in_prose() {
+    for text in [
+        "The passphrase is: correct horse battery staple",
+        "Passphrase: purple monkey dishwasher 42",
+        "The passcode is 739184 for the door.",
+        "The password for the HR portal is: Gr33nLeaf#7",
+        "I'll send the file separately; decrypt with Bl4ckT0wer%",
+        "Attached is the report. Use Quartz-8813 to open it.",
+        "Open the attachment using Harbor!2291",
+        "The zip password is \"river stone maple 88\"",
+    ] {
+        assert_kind(text, "password", Confidence::Medium);
+    }
+    for text in [
+        "Please reset your password before Friday.",
+        "use the stairs to open it",
+        "Decrypt with the key we discussed by phone.",
+        "The passphrase must be at least four words.",
+        "Dial-in passcode: 482913 for the meeting",
+        "The passphrase is: e.g. correct horse battery staple",
+    ] {
+        assert_not_reported(text, "password");
+    }
+}
+
+#[test]
+fn secrets_in_code_and_configuration() {
+    for (text, kind) in [
+        ("[db]\ndb_pass = Vx7!qLm29z\n", "password"),
+        ("DB_PASSWORD=Kq82mZ!rt0w", "password"),
+        ("dbPassword := \"Mk4r-92 lake river\"", "password"),
+        ("export PGPASSWORD='Tz8#q monday'", "password"),
+        ("if password == \"Tr0ub4dor&3\":", "password"),
+        ("if (pwd.equals(\"Blue-Falcon-77\")) {", "password"),
+        ("client_secret: 9fK2mQ7xL4vR8nT1pW6zY3bH", "api_token"),
+        (
+            "{\"client_secret\": \"9fK2mQ7xL4vR8nT1pW6zY3bH\"}",
+            "api_token",
+        ),
+        ("api_key = \"a8F2 k9[Lm] 4Qz7 xR2v\"", "api_token"),
+        ("token := \"b7Kq29LmX4vR8nT1pW6zYc\"", "api_token"),
+        (
+            "<add key=\"ApiKey\" value=\"Tq7mZ2kL9xR4vB8nW1pY\"/>",
+            "api_token",
+        ),
+        (
+            "<connection apiKey=\"Hn4mQ8xT2kL7vR9bW3pZ\" />",
+            "api_token",
+        ),
+        ("SLACK_SIGNING_SECRET=8f3kQ2mZ7xL4vR9nT1pW", "api_token"),
+    ] {
+        assert_kind(text, kind, High);
+    }
+    for text in [
+        "password=\nhost=db1.city.test\n",
+        "api_key = your-api-key-here",
+        "api_secret: <token>",
+        "token=${SLACK_TOKEN}",
+        "secret = changeme",
+        "client_secret: xxxxxxxxxxxxxxxxxxxx",
+        "api_key: ####################",
+        "access_token = self.get_access_token()",
+        "Thanks for the token of appreciation: a lovely gift basket.",
+        "passport_no: 548213907",
+        "AWS_ACCESS_KEY_ID=AKIAXXXXXXXXXXXXXXXX",
+    ] {
+        assert_not_reported(text, "password");
+        assert_not_reported(text, "api_token");
+    }
+}
+
+#[test]
+fn token_families_and_their_placeholders() {
+    for text in [
+        "glpat-Qz7Lm2Vn8Rk4Tp1Wx6Yb",
+        "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",
+        "client secret Xk38Q~mZ2vR7nT1pW6zY3bHqL9xK4cJ5dF8gS0aE",
+        "xoxe-1-My0xLTQ4MjE5MzA3NTI2MTQtOWYzYTdjMmUxYjhkNmY0YTBjOWU3YjVkM2YxYThjNmU0YjJk",
+        "xapp-1-A0123QZ7LM2-4821930752614-9f3a7c2e1b8d6f4a0c9e7b5d3f1a8c6e",
+        "STRIPE_KEY sk_test_51Hq7Lm2Vn8Rk4Tp1Wx6Yb3Hc9Jd5Fg0",
+        "whsec_Qz7Lm2Vn8Rk4Tp1Wx6Yb3Hc9Jd5Fg0Ms2Na",
+        "key-9f3a7c2e1b8d6f4a0c9e7b5d3f1a8c6e",
+        "9f3a7c2e1b8d6f4a0c9e7b5d3f1a8c6e-us14",
+        "npm_Qz7Lm2Vn8Rk4Tp1Wx6Yb3Hc9Jd5Fg0Ms2Na7",
+    ] {
+        assert_kind(text, "api_token", High);
+    }
+    for text in [
+        "Stripe docs: sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+        "xoxp-123456789012-####",
+        "glpat-xxxxxxxxxxxxxxxxxxxx",
+        "sk_live_xxxxxxxxxxxxxxxxxxxxxxxx",
+        "GOCSPX-your-client-secret-goes-here0",
+        "AKIAXXXXXXXXXXXXXXXX",
+    ] {
+        assert_none(text, "api_token");
+    }
+}
+
+#[test]
+fn iban_grouped_as_printed_and_templates() {
+    for text in [
+        "IBAN: GB29-NWBK-6016-1331-9268-19",
+        "IBAN: GB29/NWBK/6016/1331/9268/19",
+        "iban gb29 nwbk 6016 1331 9268 19",
+        "IBAN DE89.3704.0044.0532.0130.00",
+    ] {
+        assert_kind(text, "iban", High);
+    }
+    // mod-97 fails with one digit changed.
+    assert_none("IBAN: GB29-NWBK-6016-1331-9268-18", "iban");
+    assert_none("Format: 9XX9-XX9-XX99", "medicare_mbi");
+    assert_kind("Medicare MBI 1EG4-TE5-MK73", "medicare_mbi", High);
+}

@@ -436,16 +436,18 @@ const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
 /// Length in bytes of the valid IBAN at the start of `value` (spaces allowed between groups),
 /// or None. The IBAN must end at the end of `value` or before a space.
 pub fn iban(value: &[u8]) -> Option<usize> {
-    let country = value.get(..2)?;
+    // Lower case too ("gb29 nwbk ..."): a person reads it as the same IBAN.
+    let country = value.get(..2)?.to_ascii_uppercase();
     let want = IBAN_LENGTHS
         .iter()
-        .find(|(c, _)| c.as_slice() == country)
+        .find(|(c, _)| c.as_slice() == country.as_slice())
         .map(|&(_, n)| n)?;
     let mut chars = [0u8; 34];
     let mut n = 0;
     let mut end = 0;
     for (i, &b) in value.iter().enumerate() {
-        if b == b' ' {
+        // Groups as printed: spaces, dashes, slashes or dots between them.
+        if matches!(b, b' ' | b'-' | b'/' | b'.') {
             continue;
         }
         if !b.is_ascii_alphanumeric() || n == want {
@@ -545,6 +547,8 @@ pub fn mbi(value: &[u8]) -> bool {
         && mbi_letter(c[8])
         && digit(c[9])
         && digit(c[10])
+        // A format template ("9XX9-XX9-XX99", "1XX1-XX1-XX11") is not an identifier.
+        && !c.iter().filter(|b| b.is_ascii_uppercase()).all(|&b| b == b'X')
 }
 
 /// Decode unpadded base64url (also accepts the standard alphabet); None if malformed.
