@@ -147,7 +147,20 @@ pub struct Client {
 
 impl Client {
     pub fn connect(port: u16) -> Client {
-        let conn = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        // On a loaded 2-core CI machine a loopback connect was once reset during the
+        // handshake (ECONNRESET before the relay could accept it); try again briefly.
+        let mut tries = 0;
+        let conn = loop {
+            match TcpStream::connect(("127.0.0.1", port)) {
+                Ok(c) => break c,
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    eprintln!("connect to the relay: {e}; trying again");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => panic!("connect to the relay: {e}"),
+            }
+        };
         conn.set_read_timeout(Some(Duration::from_secs(30)))
             .expect("timeout");
         let out = conn.try_clone().expect("clone");
