@@ -9,10 +9,10 @@
 #[path = "support/postfix.rs"]
 mod postfix;
 
-use postfix::{Milter, Ports, Postfix, free_port};
+use postfix::{Delivery, Milter, Ports, Postfix, Sink, free_port};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,99 +25,12 @@ const SSN_MASKED: &str = "***-**-4817";
 /// The folded header of [`ssn_message`], as it is on the wire.
 const FOLDED: &str = "X-Test-Folded: first part of a folded header\r\n\tsecond part of it\r\n";
 
-/// One message the sink accepted: its envelope and its content (dot-stuffing undone).
-#[derive(Clone, Debug)]
-struct Delivery {
-    mail_from: String,
-    rcpt_to: Vec<String>,
-    data: Vec<u8>,
-}
-
 type Deliveries = Arc<Mutex<Vec<Delivery>>>;
 
-/// A minimal SMTP server that accepts everything and keeps envelopes and messages.
+/// The loopback SMTP sink (tests/support/smtp_sink.rs) that keeps envelopes and messages.
 fn start_sink() -> (u16, Deliveries) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind sink");
-    let port = listener.local_addr().expect("sink addr").port();
-    let store: Deliveries = Arc::new(Mutex::new(Vec::new()));
-    let kept = store.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let kept = kept.clone();
-            std::thread::spawn(move || {
-                let _ = sink_session(conn, &kept);
-            });
-        }
-    });
-    (port, store)
-}
-
-/// The address in `MAIL FROM:<a> SIZE=..` / `RCPT TO:<a>`.
-fn path_arg(line: &str) -> String {
-    let after = line.split_once(':').map(|(_, a)| a).unwrap_or("");
-    match (after.find('<'), after.find('>')) {
-        (Some(a), Some(b)) if a < b => after[a + 1..b].to_string(),
-        _ => after.split_whitespace().next().unwrap_or("").to_string(),
-    }
-}
-
-fn sink_session(conn: TcpStream, store: &Mutex<Vec<Delivery>>) -> std::io::Result<()> {
-    let mut out = conn.try_clone()?;
-    let mut reader = BufReader::new(conn);
-    out.write_all(b"220 sink ESMTP\r\n")?;
-    let mut mail_from = String::new();
-    let mut rcpt_to = Vec::new();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
-        }
-        let text = String::from_utf8_lossy(&line).into_owned();
-        let cmd = text.to_ascii_uppercase();
-        if cmd.starts_with("EHLO") {
-            out.write_all(b"250-sink\r\n250 8BITMIME\r\n")?;
-        } else if cmd.starts_with("MAIL FROM:") {
-            mail_from = path_arg(text.trim_end());
-            rcpt_to.clear();
-            out.write_all(b"250 ok\r\n")?;
-        } else if cmd.starts_with("RCPT TO:") {
-            rcpt_to.push(path_arg(text.trim_end()));
-            out.write_all(b"250 ok\r\n")?;
-        } else if cmd.starts_with("RSET") {
-            mail_from.clear();
-            rcpt_to.clear();
-            out.write_all(b"250 ok\r\n")?;
-        } else if cmd.starts_with("DATA") {
-            out.write_all(b"354 go ahead\r\n")?;
-            let mut data = Vec::new();
-            loop {
-                line.clear();
-                if reader.read_until(b'\n', &mut line)? == 0 {
-                    return Ok(());
-                }
-                if line == b".\r\n" || line == b".\n" {
-                    break;
-                }
-                // RFC 5321 4.5.2: a leading dot was doubled by the client.
-                let unstuffed = line.strip_prefix(b".").unwrap_or(&line);
-                data.extend_from_slice(unstuffed);
-            }
-            if let Ok(mut s) = store.lock() {
-                s.push(Delivery {
-                    mail_from: std::mem::take(&mut mail_from),
-                    rcpt_to: std::mem::take(&mut rcpt_to),
-                    data,
-                });
-            }
-            out.write_all(b"250 kept\r\n")?;
-        } else if cmd.starts_with("QUIT") {
-            out.write_all(b"221 bye\r\n")?;
-            return Ok(());
-        } else {
-            out.write_all(b"250 ok\r\n")?;
-        }
-    }
+    let sink = Sink::start();
+    (sink.port, sink.kept)
 }
 
 /// A private Postfix instance, stopped when dropped.

@@ -12,8 +12,9 @@ mod postfix;
 #[path = "support/relay_sink.rs"]
 mod relay_sink;
 
+use postfix::Sink;
 use postfix::{Milter, Ports, Postfix, free_port};
-use relay_sink::{Client, Sink};
+use relay_sink::Client;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -187,7 +188,7 @@ fn postfix_content_filter_end_to_end() {
     let r = c.send_message("pat@city.test", &["sam@example.com"], &clean);
     assert!(r.starts_with("250"), "{r}\n{}", context());
     let clean_qid = queued_as(&r);
-    let d = sink.wait_for("the clean message", Duration::from_secs(30), |d| {
+    let d = sink.wait_all("the clean message", Duration::from_secs(30), |d| {
         d.iter().any(|m| m.rcpt_to == ["sam@example.com"])
     });
     let got = &d[0];
@@ -222,7 +223,7 @@ fn postfix_content_filter_end_to_end() {
         },
         context,
     );
-    let d = sink.wait_for("the bounce at the sink", Duration::from_secs(30), |d| {
+    let d = sink.wait_all("the bounce at the sink", Duration::from_secs(30), |d| {
         d.iter()
             .any(|m| m.mail_from.is_empty() && m.rcpt_to == ["pat@city.test"])
     });
@@ -327,7 +328,7 @@ fn postfix_content_filter_end_to_end() {
         .status()
         .expect("postqueue -f");
     assert!(flush.success());
-    sink.wait_for(
+    sink.wait_all(
         "the deferred message after the retry",
         Duration::from_secs(30),
         |d| d.iter().any(|m| m.rcpt_to == ["lee@example.com"]),

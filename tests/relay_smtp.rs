@@ -10,7 +10,10 @@
 #[path = "support/relay_sink.rs"]
 mod relay_sink;
 
-use relay_sink::{Client, Sink, stuffed};
+#[path = "support/smtp_sink.rs"]
+mod smtp_sink;
+use relay_sink::{Client, stuffed};
+use smtp_sink::Sink;
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -167,7 +170,7 @@ fn clean_tagged_rejected_and_quarantined_mail() {
     );
     assert!(r.starts_with("250 2.0.0"), "{r}");
     assert!(r.contains("forwarded"), "{r}");
-    let d = sink.wait_for("the clean message", Duration::from_secs(10), |d| {
+    let d = sink.wait_all("the clean message", Duration::from_secs(10), |d| {
         d.len() == 1
     });
     assert_eq!(d[0].mail_from, "pat@city.test");
@@ -185,7 +188,7 @@ fn clean_tagged_rejected_and_quarantined_mail() {
     );
     let r = c.send_message("pat@city.test", &["counsel@lawfirm.example"], &tagged);
     assert!(r.starts_with("250 2.0.0"), "{r}");
-    let d = sink.wait_for("the tagged message", Duration::from_secs(10), |d| {
+    let d = sink.wait_all("the tagged message", Duration::from_secs(10), |d| {
         d.len() == 2
     });
     assert_eq!(d[1].rcpt_to, ["counsel@lawfirm.example"]);
@@ -205,7 +208,7 @@ fn clean_tagged_rejected_and_quarantined_mail() {
     let bounce = message("bounce", "Delivery report.");
     let r = c.send_message("", &["pat@city.test"], &bounce);
     assert!(r.starts_with("250"), "{r}");
-    let d = sink.wait_for("the bounce", Duration::from_secs(10), |d| d.len() == 3);
+    let d = sink.wait_all("the bounce", Duration::from_secs(10), |d| d.len() == 3);
     assert_eq!(d[2].mail_from, "");
 
     // A disclosed password: refused with the policy's 550 and reason, not forwarded.
@@ -449,7 +452,7 @@ fn bad_input_gets_the_right_codes_and_the_server_goes_on() {
         c.send_message("pat@city.test", &["sam@example.com"], &ok)
             .starts_with("250")
     );
-    sink.wait_for(
+    sink.wait_all(
         "the message after the bad input",
         Duration::from_secs(10),
         |d| d.len() == 1,
@@ -475,7 +478,7 @@ fn pipelining_connection_limit_and_sigterm() {
     c.send(&batch);
     assert!(c.reply().starts_with("250 2.0.0"));
     assert!(c.reply().starts_with("250"));
-    let d = sink.wait_for("the pipelined message", Duration::from_secs(10), |d| {
+    let d = sink.wait_all("the pipelined message", Duration::from_secs(10), |d| {
         d.len() == 1
     });
     assert_eq!(d[0].rcpt_to, ["sam@example.com", "lee@example.com"]);
@@ -530,7 +533,7 @@ fn pipelining_connection_limit_and_sigterm() {
     let r = d.reply();
     assert!(r.starts_with("250 2.0.0"), "{r}");
     assert!(d.cmd("NOOP").starts_with("421 4.3.2"));
-    sink.wait_for(
+    sink.wait_all(
         "the message in flight at SIGTERM",
         Duration::from_secs(10),
         |m| m.iter().any(|m| m.rcpt_to == ["kim@example.com"]),
@@ -609,7 +612,7 @@ fn starttls_on_both_sides() {
         .client()
         .send_message("pat@city.test", &["sam@example.com"], &clean);
     assert!(r.starts_with("250 2.0.0"), "{r}\n{}", b.log());
-    let d = sink.wait_for(
+    let d = sink.wait_all(
         "the message through both relays",
         Duration::from_secs(10),
         |d| d.len() == 1,
