@@ -303,6 +303,31 @@ fn word_set(words: &[String]) -> Result<Option<AhoCorasick>, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A pattern's reach with its defaults, within the limits: (window, negative_window,
+/// search_before, search_after).
+fn reach(
+    window: Option<usize>,
+    negative_window: Option<usize>,
+    search_before: Option<usize>,
+    search_after: Option<usize>,
+) -> Result<(usize, usize, usize, usize), String> {
+    let window = window.unwrap_or(DEFAULT_WINDOW);
+    let negative_window = negative_window.unwrap_or(window);
+    let search_before = search_before.unwrap_or(0);
+    let search_after = search_after.unwrap_or(DEFAULT_SEARCH_AFTER);
+    if [search_before, search_after].iter().any(|&w| w > MAX_REACH) {
+        return Err(format!(
+            "search_before and search_after are limited to {MAX_REACH} bytes"
+        ));
+    }
+    if [window, negative_window].iter().any(|&w| w > MAX_WINDOW) {
+        return Err(format!(
+            "window and negative_window are limited to {MAX_WINDOW} bytes"
+        ));
+    }
+    Ok((window, negative_window, search_before, search_after))
+}
+
 fn valid_kind(kind: &str) -> bool {
     let mut chars = kind.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
@@ -376,22 +401,9 @@ fn compile_pattern(
     if p.require_context && context.is_none() {
         return Err(err(at, "require_context needs `context` words".into()));
     }
-    let window = p.window.unwrap_or(DEFAULT_WINDOW);
-    let negative_window = p.negative_window.unwrap_or(window);
-    let search_before = p.search_before.unwrap_or(0);
-    let search_after = p.search_after.unwrap_or(DEFAULT_SEARCH_AFTER);
-    if [search_before, search_after].iter().any(|&w| w > MAX_REACH) {
-        return Err(err(
-            at,
-            format!("search_before and search_after are limited to {MAX_REACH} bytes"),
-        ));
-    }
-    if [window, negative_window].iter().any(|&w| w > MAX_WINDOW) {
-        return Err(err(
-            at,
-            format!("window and negative_window are limited to {MAX_WINDOW} bytes"),
-        ));
-    }
+    let (window, negative_window, search_before, search_after) =
+        reach(p.window, p.negative_window, p.search_before, p.search_after)
+            .map_err(|m| err(at, m))?;
     let min_count = p.min_count.unwrap_or(1);
     if min_count == 0 {
         return Err(err(at, "min_count must be at least 1".into()));
@@ -476,22 +488,9 @@ fn compile_phrase(
             "require_context and context_weight need `context` words".into(),
         ));
     }
-    let window = p.window.unwrap_or(DEFAULT_WINDOW);
-    let negative_window = p.negative_window.unwrap_or(window);
-    let search_before = p.search_before.unwrap_or(0);
-    let search_after = p.search_after.unwrap_or(DEFAULT_SEARCH_AFTER);
-    if [search_before, search_after].iter().any(|&w| w > MAX_REACH) {
-        return Err(err(
-            at,
-            format!("search_before and search_after are limited to {MAX_REACH} bytes"),
-        ));
-    }
-    if [window, negative_window].iter().any(|&w| w > MAX_WINDOW) {
-        return Err(err(
-            at,
-            format!("window and negative_window are limited to {MAX_WINDOW} bytes"),
-        ));
-    }
+    let (window, negative_window, search_before, search_after) =
+        reach(p.window, p.negative_window, p.search_before, p.search_after)
+            .map_err(|m| err(at, m))?;
     let scored_context = context_weight != p.weight;
     Ok(Pattern {
         name: name.to_string(),
