@@ -11,6 +11,7 @@
 //! So the common case (text with no keyword and few digits) costs two cheap passes, and the
 //! expensive steps run on candidates only.
 
+mod context;
 mod keywords;
 mod numbers;
 mod spec;
@@ -1071,23 +1072,8 @@ impl Detector {
                 {
                     continue;
                 }
-                if let Some(neg) = &p.negative
-                    && near(neg, b, s, e, p.negative_window)
-                {
+                let Some(confidence) = self.judge(p, b, s, e) else {
                     continue;
-                }
-                // Context only matters when it is required or raises the confidence.
-                let has_context = (p.require_context || p.context_confidence != p.confidence)
-                    && p.context
-                        .as_ref()
-                        .is_some_and(|c| near(c, b, s, e, p.window));
-                if p.require_context && !has_context {
-                    continue;
-                }
-                let confidence = if has_context {
-                    p.context_confidence
-                } else {
-                    p.confidence
                 };
                 if accepted[pi] >= MAX_MATCHES_PER_PATTERN {
                     complete = false;
@@ -1098,6 +1084,60 @@ impl Detector {
             }
         }
         complete
+    }
+
+    /// The confidence of a value that passed its validator, from its labels, or None when a
+    /// negative word is nearer than any label, or a required label is missing.
+    ///
+    /// For number and text patterns the context words are the value's labels and follow the
+    /// rules of `context.rs` (reach across the sentence, falling confidence, nearest wins). A
+    /// keyword pattern's label is its keyword, inside its regex; its context words describe the
+    /// topic ("bank", "username") and count anywhere within `window` bytes.
+    fn judge(&self, p: &Pattern, b: &[u8], s: usize, e: usize) -> Option<Confidence> {
+        // Labels only matter when they are required or raise the confidence.
+        let wants = p.require_context || p.context_confidence != p.confidence;
+        let labels = p.trigger != Trigger::Keyword;
+        let find = |c: &AhoCorasick, limit: usize, before_only: bool| {
+            if labels {
+                context::nearest_label(c, b, s, e, limit, before_only)
+            } else {
+                context::nearest_word(c, b, s, e, limit)
+            }
+        };
+        let reach = if labels {
+            context::FAR.max(p.window)
+        } else {
+            p.window
+        };
+        let label = match (&p.context, wants) {
+            (Some(c), true) => find(c, reach, false),
+            _ => None,
+        };
+        if let Some(neg) = &p.negative
+            && let Some(dn) = context::nearest_word(neg, b, s, e, p.negative_window)
+        {
+            // Nearest wins: a label before the value and nearer than the negative word keeps
+            // it ("card 5425 2334 3010 9903, invoice to follow").
+            // A keyword pattern's context words are not labels: the negative word decides.
+            let positive = match &p.context {
+                Some(c) if labels => find(c, dn, true),
+                _ => None,
+            };
+            if positive.is_none_or(|dp| dp >= dn) {
+                return None;
+            }
+        }
+        match label {
+            None if p.require_context => None,
+            None => Some(p.confidence),
+            Some(d) if !labels => (d <= p.window).then_some(p.context_confidence),
+            // With a required label, the pattern's confidence is the label's; otherwise a far
+            // label never lowers the confidence the value has on its own.
+            Some(d) if p.require_context => {
+                Some(context::graded(p.context_confidence, d, p.window))
+            }
+            Some(d) => Some(context::graded(p.context_confidence, d, p.window).max(p.confidence)),
+        }
     }
 
     /// Counts, one match per kind and span: accepted values → matches.
@@ -1301,17 +1341,6 @@ fn is_fragment(b: &[u8], s: usize, e: usize) -> bool {
     (s >= 2 && joiner(b.get(s - 1)) && alnum(b.get(s - 2)))
         || (joiner(b.get(e)) && alnum(b.get(e + 1)))
         || (s >= 1 && b.get(s - 1) == Some(&b'_'))
-}
-
-/// Is a word of `set` within `window` bytes of `b[s..e]`, as a whole word?
-fn near(set: &AhoCorasick, b: &[u8], s: usize, e: usize, window: usize) -> bool {
-    let from = s.saturating_sub(window);
-    let to = e.saturating_add(window).min(b.len());
-    let Some(hay) = b.get(from..to) else {
-        return false;
-    };
-    set.find_iter(hay)
-        .any(|m| bounded(b, from + m.start(), from + m.end()))
 }
 
 /// The span moved inside char boundaries, or None if nothing is left.

@@ -1875,3 +1875,102 @@ fn iban_grouped_as_printed_and_templates() {
     assert_none("Format: 9XX9-XX9-XX99", "medicare_mbi");
     assert_kind("Medicare MBI 1EG4-TE5-MK73", "medicare_mbi", High);
 }
+
+// ---- Issue 9: how far a label reaches, and which value it belongs to (context.rs) ----
+
+#[test]
+fn a_label_reaches_across_its_sentence_with_falling_confidence() {
+    // Next to the value: high; across a long clause: medium (still reported); across a very
+    // long one: low (listed, not acted on); beyond the sentence: nothing.
+    assert_kind("SSN: 536228714", "us_ssn", Confidence::High);
+    let long = "the employee's social security number, as it appears on the enrolment form we \
+                received last week, is 536228714";
+    assert_eq!(
+        best(long, "us_ssn"),
+        Some(Confidence::Medium),
+        "{:?}",
+        found(long)
+    );
+    let longer = format!(
+        "the social security number {} is 536228714",
+        "that the benefits office copied from the paper enrolment form, which the employee \
+         filled in by hand and which we scanned and filed in the shared records folder on the \
+         third floor"
+    );
+    assert_eq!(
+        best(&longer, "us_ssn"),
+        Some(Confidence::Low),
+        "{:?}",
+        found(&longer)
+    );
+    assert_none(
+        "We filed the social security paperwork for the team last month. Reference 536228714.",
+        "us_ssn",
+    );
+    // "label:" then a line break, the value starting the next line.
+    assert_kind(
+        "Social Security Number:\n    536228714\n",
+        "us_ssn",
+        Confidence::High,
+    );
+}
+
+#[test]
+fn a_label_belongs_to_the_value_next_to_it() {
+    let t = "Warehouse bin code 412587391\nSSN: 536228714";
+    let got = found(t);
+    assert_eq!(
+        got.iter().filter(|f| f.0 == "us_ssn").count(),
+        1,
+        "only the labelled number is an SSN: {got:?}"
+    );
+    assert!(
+        got.iter().any(|f| f.0 == "us_ssn" && f.2.ends_with("8714")),
+        "{got:?}"
+    );
+    // Another number between the label and a value takes the label.
+    let t = "SSN 536228714, shelf 412587391";
+    let got = found(t);
+    assert!(
+        !got.iter().any(|f| f.0 == "us_ssn" && f.2.ends_with("7391")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_near_positive_label_outweighs_a_far_negative_one() {
+    let n = card("5425", 16, 3);
+    let grouped = group4(&n, " ");
+    assert_kind(
+        &format!("put the registration fee on the department card {grouped}, invoice to follow"),
+        "credit_card",
+        Confidence::Medium,
+    );
+    // The negative word nearer than any label still drops it.
+    assert_none(
+        &format!("invoice {n} for the registration fee"),
+        "credit_card",
+    );
+}
+
+#[test]
+fn placeholder_pins_are_not_passwords() {
+    assert_none("PIN: 1234", "password");
+    assert_none("PIN: 0000", "password");
+    assert_kind("Your PIN is 4821.", "password", Confidence::Medium);
+}
+
+#[test]
+fn washington_older_licence_format() {
+    assert_kind(
+        "WA driver's license: DOE**JA482Q7",
+        "drivers_license",
+        Confidence::Medium,
+    );
+    assert_kind(
+        "Driver's License No. SMITHJB512K7",
+        "drivers_license",
+        Confidence::Medium,
+    );
+    assert_none("Order reference SMITHJB512K7", "drivers_license");
+}

@@ -1026,8 +1026,9 @@ fn looks_like_date(d: &[u8]) -> bool {
 }
 
 /// Consecutive counting digits ("123456789", "987654321").
+/// 1234, 98765, 567890: a counting run, the digits people type as a placeholder.
 fn counting(d: &[u8]) -> bool {
-    d.len() >= 5
+    d.len() >= 4
         && (d.windows(2).all(|w| w[1] == (w[0] + 1) % 10)
             || d.windows(2).all(|w| (w[1] + 1) % 10 == w[0]))
 }
