@@ -39,6 +39,12 @@ fn every_credential_fixture_gives_exactly_the_expected_findings() {
     check_dir("creds");
 }
 
+/// `fixtures/context/`: how far a label reaches and which value it belongs to (issue 9).
+#[test]
+fn every_context_fixture_gives_exactly_the_expected_findings() {
+    check_dir("context");
+}
+
 /// `fixtures/evasion/` and every `fixtures/evasion-*/` (one per class of issue 13).
 #[test]
 fn every_evasion_fixture_gives_exactly_the_expected_findings() {
