@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 SECONDS_EACH="${1:-30}"
-ALL="scan_message mime pdf rtf zip gzip tar ole html patterns policy milter_codec milter_session web_forms"
+ALL="scan_message mime pdf rtf zip gzip tar ole html patterns policy milter_codec milter_session smtp_session web_forms"
 TARGETS="${TARGETS:-$ALL}"
 OUT="${OUT:-$(mktemp -d -t maildlp-fuzz.XXXXXX)}"
 mkdir -p "$OUT"

@@ -1,17 +1,27 @@
 //! One function per fuzz target: bytes in, the code under test run, cheap invariants asserted
-//! (a broken one panics, which AFL reports as a crash). Only `maildlp`, `serde_urlencoded` and
-//! `std` are used, so `tests/fuzz_regressions.rs` can include this file as it is.
+//! (a broken one panics, which AFL reports as a crash). Only `maildlp`, `std` and crates the root
+//! package also depends on (`serde_urlencoded`, `tokio`, `tokio-rustls`, `rcgen`) are used, so
+//! `tests/fuzz_regressions.rs` can include this file as it is.
 
 use maildlp::decode::{self, Ctx, Sink};
 use maildlp::detect::Detector;
 use maildlp::limits::Limits;
+use maildlp::milter::Envelope;
 use maildlp::milter::codec::{self, Command};
 use maildlp::milter::session::{Budget, Session, Step};
 use maildlp::milter::{Action, Decision};
 use maildlp::policy::{self, Policy};
+use maildlp::relay::session::{Deliver, Reply as SmtpReply, Session as SmtpSession};
+use maildlp::relay::{Budget as RelayBudget, Config as RelayConfig, Reservation};
 use maildlp::scan::{ScanReport, Scanner};
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_rustls::TlsAcceptor;
 
 /// A target's entry point: one input, run to the end (a panic is a finding).
 pub type Target = fn(&[u8]);
@@ -33,6 +43,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("milter_codec", milter_codec),
     ("milter_session", milter_session),
     ("web_forms", web_forms),
+    ("smtp_session", smtp_session),
 ];
 
 /// The limits of a real server, with a shorter time limit: an input still running well past
@@ -78,6 +89,7 @@ pub fn warm_up() {
     let _ = scanner();
     let _ = kinds();
     let _ = default_policy();
+    smtp_warm_up();
 }
 
 /// A masked value shows at most 4 characters in clear (`maildlp::mask`): letters and digits
@@ -489,4 +501,453 @@ pub fn web_forms(data: &[u8]) {
             let _ = v.parse::<maildlp::quarantine::Status>();
         }
     }
+}
+
+// --- smtp_session: the relay's SMTP server side -------------------------------------------
+
+/// The relay's limits in the fuzzed sessions: small, so that the fuzzer reaches every one.
+const SMTP_MAX_MESSAGE: usize = 4096;
+/// The shared buffer budget when the input asks for a small one (below the message limit, so
+/// a message can pass the size check and still not fit: 452).
+const SMTP_SMALL_BUDGET: usize = 2048;
+const SMTP_MAX_RECIPIENTS: usize = 3;
+const SMTP_MAX_COMMANDS: usize = 60;
+const SMTP_MAX_ERRORS: usize = 8;
+/// How many bytes one read hands the session: all at once, or in pieces (a line split over
+/// reads, pipelined commands arriving together or not).
+const SMTP_CHUNKS: [usize; 8] = [usize::MAX, 1, 2, 3, 5, 8, 64, 700];
+/// RFC 5321 4.5.3.1.5: a reply line is at most 512 bytes, CRLF included.
+const SMTP_MAX_REPLY_LINE: usize = 512;
+
+/// The client's side of an in-memory connection: reads come from the input, `chunk` bytes at
+/// most at a time, and never wait; what the session writes is kept.
+struct Wire {
+    input: Vec<u8>,
+    pos: usize,
+    chunk: usize,
+    out: Arc<Mutex<Vec<u8>>>,
+}
+
+impl AsyncRead for Wire {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let n = (self.input.len() - self.pos)
+            .min(self.chunk)
+            .min(buf.remaining());
+        let start = self.pos;
+        buf.put_slice(&self.input[start..start + n]);
+        self.pos += n;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Wire {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let mut out = lock(&self.out);
+        out.extend_from_slice(buf);
+        // Replies are bounded by the input (one per line) and the limits.
+        assert!(
+            out.len() <= 64 * 1024 + 64 * self.input.len(),
+            "{} bytes written for {} bytes of input",
+            out.len(),
+            self.input.len()
+        );
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What the relay does with a message, stubbed: keep it, and answer by its length (texts taken
+/// from the message, so the session's reply sanitising is exercised too).
+struct StubDeliver {
+    got: Arc<Mutex<Vec<Delivered>>>,
+}
+
+/// A message the stub was given, with its envelope.
+type Delivered = (Envelope, Vec<u8>);
+
+fn stub_reply(message: &[u8]) -> SmtpReply {
+    let text = String::from_utf8_lossy(&message[..message.len().min(700)]);
+    match message.len() % 4 {
+        0 => SmtpReply::new(250, "2.0.0 Ok: forwarded"),
+        1 => SmtpReply::new(550, format!("5.7.1 {text}")),
+        2 => SmtpReply::new(451, format!("4.7.1 {text}")),
+        _ => SmtpReply::new(250, format!("2.0.0 Ok: held as {text}")),
+    }
+}
+
+impl Deliver for StubDeliver {
+    async fn deliver(&self, envelope: Envelope, message: Vec<u8>) -> SmtpReply {
+        let reply = stub_reply(&message);
+        lock(&self.got).push((envelope, message));
+        reply
+    }
+}
+
+/// A STARTTLS acceptor with a throw-away self-signed certificate.
+fn smtp_tls() -> &'static TlsAcceptor {
+    static TLS: OnceLock<TlsAcceptor> = OnceLock::new();
+    TLS.get_or_init(|| {
+        use tokio_rustls::rustls;
+        let ck = rcgen::generate_simple_self_signed(vec!["relay.fuzz.test".into()])
+            .expect("a self-signed certificate");
+        let key = rustls::pki_types::PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der());
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key.into())
+        .expect("certificate and key pair");
+        TlsAcceptor::from(Arc::new(config))
+    })
+}
+
+thread_local! {
+    /// The runtime the session runs on: one thread, time for its timeouts, no I/O driver
+    /// (the connection is in memory).
+    static SMTP_RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime");
+}
+
+/// One SMTP reply as written: its code and each line's text.
+#[derive(Debug)]
+struct ParsedReply {
+    code: u16,
+    lines: Vec<String>,
+}
+
+/// Read the session's output as SMTP replies: 3-digit code, `-` on every line of a
+/// multi-line reply but the last, which has a space, one code throughout, printable ASCII,
+/// at most 512 bytes a line, CRLF. Stops after a STARTTLS "220" (TLS records follow).
+fn parse_replies(out: &[u8]) -> Vec<ParsedReply> {
+    let mut replies = Vec::new();
+    let mut current: Option<ParsedReply> = None;
+    let mut rest = out;
+    while !rest.is_empty() {
+        let shown = || String::from_utf8_lossy(&rest[..rest.len().min(80)]).into_owned();
+        let end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .unwrap_or_else(|| panic!("reply not ended by CRLF: {:?}", shown()));
+        let line = &rest[..end];
+        assert!(
+            end + 2 <= SMTP_MAX_REPLY_LINE,
+            "reply line of {} bytes: {:?}",
+            end + 2,
+            shown()
+        );
+        assert!(
+            line.len() >= 4
+                && line[..3].iter().all(u8::is_ascii_digit)
+                && (b'2'..=b'5').contains(&line[0])
+                && matches!(line[3], b' ' | b'-'),
+            "malformed reply line {:?}",
+            shown()
+        );
+        assert!(
+            line[4..].iter().all(|&b| (0x20..0x7f).contains(&b)),
+            "reply with a control or 8-bit byte: {:?}",
+            shown()
+        );
+        let code =
+            (line[0] - b'0') as u16 * 100 + (line[1] - b'0') as u16 * 10 + (line[2] - b'0') as u16;
+        let text = String::from_utf8_lossy(&line[4..]).into_owned();
+        let reply = current.get_or_insert(ParsedReply {
+            code,
+            lines: Vec::new(),
+        });
+        assert_eq!(reply.code, code, "one multi-line reply with two codes");
+        reply.lines.push(text);
+        rest = &rest[end + 2..];
+        if line[3] == b' ' {
+            let done = current.take().expect("a reply in progress");
+            let starttls = done.code == 220 && !replies.is_empty();
+            replies.push(done);
+            if starttls {
+                break;
+            }
+        }
+    }
+    assert!(
+        current.is_none(),
+        "the output ends inside a multi-line reply"
+    );
+    replies
+}
+
+/// A message being received, as the model sees it.
+#[derive(Default)]
+struct ModelData {
+    message: Vec<u8>,
+    /// The code it will be refused with (the first reason found).
+    refused: Option<u16>,
+}
+
+/// Walk the client's lines and the session's replies together, as RFC 5321 and the session's
+/// documented limits say they go: one reply per command line; DATA text answered once, at its
+/// end, with the reason it was refused or the delivery's reply; a message delivered exactly
+/// as sent (dots unstuffed) and only when accepted; 421 at once past the command or error
+/// limits; nothing after QUIT, 421, a bare-LF end of data or STARTTLS.
+fn check_smtp_session(
+    input: &[u8],
+    replies: Vec<ParsedReply>,
+    delivered: Vec<Delivered>,
+    budget: usize,
+    tls: bool,
+) {
+    let mut replies = replies.into_iter();
+    let mut delivered = delivered.into_iter();
+    let mut next = |what: &dyn std::fmt::Display| {
+        replies
+            .next()
+            .unwrap_or_else(|| panic!("no reply to {what}"))
+    };
+    assert_eq!(next(&"the connection").code, 220, "greeting");
+    let mut commands = 0;
+    let mut errors = 0;
+    let mut data: Option<ModelData> = None;
+    let mut rest = input;
+    let ended = loop {
+        let Some(lf) = rest.iter().position(|&b| b == b'\n') else {
+            // End of input; a line without its LF is never read.
+            break false;
+        };
+        let line = &rest[..=lf];
+        rest = &rest[lf + 1..];
+        let shown = || String::from_utf8_lossy(&line[..line.len().min(60)]).into_owned();
+        match &mut data {
+            None => {
+                commands += 1;
+                if commands > SMTP_MAX_COMMANDS {
+                    let r = next(&"the command past the limit");
+                    assert_eq!(r.code, 421, "command past the limit: {r:?}");
+                    break true;
+                }
+                let r = next(&format_args!("command {:?}", shown()));
+                if line.len() > maildlp::relay::MAX_LINE {
+                    assert_eq!(r.code, 500, "overlong command line: {r:?}");
+                }
+                let text = String::from_utf8_lossy(line);
+                let text = text.trim_end_matches(['\r', '\n']);
+                let verb = text.split(' ').next().unwrap_or("").to_ascii_uppercase();
+                match r.code {
+                    354 => {
+                        assert_eq!(verb, "DATA", "354 to {:?}", shown());
+                        data = Some(ModelData::default());
+                    }
+                    221 => {
+                        assert_eq!(verb, "QUIT", "221 to {:?}", shown());
+                        break true;
+                    }
+                    220 => {
+                        assert!(tls && verb == "STARTTLS", "220 to {:?}", shown());
+                        // TLS from here: nothing more to read as clear text.
+                        return;
+                    }
+                    421 => panic!("421 to {:?} with no limit reached: {r:?}", shown()),
+                    c if c >= 500 => errors += 1,
+                    _ => {}
+                }
+            }
+            Some(d) => {
+                if line.len() > maildlp::relay::MAX_LINE {
+                    d.refused.get_or_insert(500);
+                    continue;
+                }
+                if line == b".\r\n" {
+                    let r = next(&"the end of the message");
+                    match d.refused {
+                        Some(code) => {
+                            assert_eq!(r.code, code, "refused message: {r:?}");
+                            if code >= 500 {
+                                errors += 1;
+                            }
+                        }
+                        None => {
+                            let (envelope, message) = delivered.next().unwrap_or_else(|| {
+                                panic!("message accepted ({r:?}) but not delivered")
+                            });
+                            assert!(
+                                message == d.message,
+                                "delivered {} bytes, not the {} sent",
+                                message.len(),
+                                d.message.len()
+                            );
+                            assert_eq!(
+                                r.code,
+                                stub_reply(&message).code,
+                                "not the delivery's reply"
+                            );
+                            check_smtp_envelope(&envelope);
+                        }
+                    }
+                    data = None;
+                } else if line == b".\n" || line == b".\r\r\n" {
+                    let r = next(&"a bare-LF end of data");
+                    assert_eq!(r.code, 554, "bare-LF end of data: {r:?}");
+                    break true;
+                } else {
+                    let bare = !line.ends_with(b"\r\n") || line[..line.len() - 2].contains(&b'\r');
+                    if bare {
+                        d.refused.get_or_insert(554);
+                    }
+                    if d.refused.is_some() {
+                        continue;
+                    }
+                    let text = line.strip_prefix(b".").unwrap_or(line);
+                    let size = d.message.len() + text.len();
+                    if size > SMTP_MAX_MESSAGE {
+                        d.refused = Some(552);
+                    } else if size > budget {
+                        d.refused = Some(452);
+                    } else {
+                        d.message.extend_from_slice(text);
+                    }
+                    continue;
+                }
+            }
+        }
+        if errors > SMTP_MAX_ERRORS {
+            let r = next(&"too many errors");
+            assert_eq!(r.code, 421, "past the error limit: {r:?}");
+            break true;
+        }
+    };
+    if let Some(r) = replies.next() {
+        let why = if ended {
+            "after the session ended"
+        } else {
+            "with no command"
+        };
+        panic!("a reply {why}: {r:?}");
+    }
+    if let Some((_, m)) = delivered.next() {
+        panic!("a message of {} bytes delivered but not accepted", m.len());
+    }
+}
+
+/// What the next hop would be given: 1 to the limit of recipients, addresses without control
+/// characters (they go into the next hop's MAIL and RCPT commands).
+fn check_smtp_envelope(envelope: &Envelope) {
+    let n = envelope.rcpt_to.len();
+    assert!(
+        (1..=SMTP_MAX_RECIPIENTS).contains(&n),
+        "{n} recipients delivered (limit {SMTP_MAX_RECIPIENTS})"
+    );
+    for a in std::iter::once(&envelope.mail_from).chain(&envelope.rcpt_to) {
+        assert!(
+            !a.chars().any(char::is_control),
+            "address with a control character: {a:?}"
+        );
+    }
+    assert!(envelope.queue_id.is_some(), "no queue id");
+}
+
+/// `MAILDLP_FUZZ_SHOW=1`: print what the session wrote and delivered (to look at a finding).
+fn show_transcript() -> bool {
+    static SHOW: OnceLock<bool> = OnceLock::new();
+    *SHOW.get_or_init(|| std::env::var_os("MAILDLP_FUZZ_SHOW").is_some())
+}
+
+/// Build the STARTTLS certificate and the runtime before the fuzzer forks.
+pub fn smtp_warm_up() {
+    let _ = smtp_tls();
+    let _ = show_transcript();
+    SMTP_RUNTIME.with(|_| {});
+}
+
+/// A client's byte stream through one relay SMTP session (`maildlp::relay::session::Session`,
+/// what `maildlp relay` runs per connection) over an in-memory connection. The first byte picks
+/// the setting: bit 0 a loopback peer (XFORWARD allowed), bit 1 STARTTLS offered, bit 2 a
+/// buffer budget below the message limit, bits 3-5 how many bytes a read returns. The replies
+/// are well formed and follow the commands one for one (see `check_smtp_session`), a message
+/// is delivered exactly as sent and within the limits, and the buffer budget is all given back.
+pub fn smtp_session(data: &[u8]) {
+    let Some((&flags, input)) = data.split_first() else {
+        return;
+    };
+    let loopback = flags & 1 != 0;
+    let tls = flags & 2 != 0;
+    let budget_limit = if flags & 4 != 0 {
+        SMTP_SMALL_BUDGET
+    } else {
+        4 * SMTP_MAX_MESSAGE
+    };
+    let chunk = SMTP_CHUNKS[usize::from((flags >> 3) & 7)];
+    let config = RelayConfig {
+        hostname: "relay.fuzz.test".into(),
+        max_message_bytes: SMTP_MAX_MESSAGE,
+        max_recipients: SMTP_MAX_RECIPIENTS,
+        max_commands: SMTP_MAX_COMMANDS,
+        max_errors: SMTP_MAX_ERRORS,
+        command_timeout: Duration::from_secs(60),
+        connection_timeout: Duration::from_secs(3600),
+        max_connections: 1,
+        max_buffered_bytes: budget_limit,
+    };
+    let peer: SocketAddr = if loopback {
+        SocketAddr::from(([127, 0, 0, 1], 40025))
+    } else {
+        SocketAddr::from(([192, 0, 2, 25], 40025))
+    };
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let budget = RelayBudget::new(budget_limit);
+    // Kept open to the end: a closed sender reads as a shutdown.
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    let wire = Wire {
+        input: input.to_vec(),
+        pos: 0,
+        chunk,
+        out: out.clone(),
+    };
+    let session = SmtpSession::new(
+        Box::new(wire),
+        peer,
+        1,
+        Arc::new(config),
+        Arc::new(StubDeliver { got: got.clone() }),
+        tls.then(|| smtp_tls().clone()),
+        budget.clone(),
+        stop,
+    );
+    SMTP_RUNTIME.with(|rt| rt.block_on(session.run()));
+    assert!(
+        Reservation::new(&budget).grow(budget_limit),
+        "the session ended still holding buffer budget"
+    );
+    let out = std::mem::take(&mut *lock(&out));
+    let got = std::mem::take(&mut *lock(&got));
+    if show_transcript() {
+        eprintln!("{}", String::from_utf8_lossy(&out));
+        for (envelope, message) in &got {
+            eprintln!(
+                "delivered {} bytes from {:?} to {:?}",
+                message.len(),
+                envelope.mail_from,
+                envelope.rcpt_to
+            );
+        }
+    }
+    check_smtp_session(input, parse_replies(&out), got, budget_limit, tls);
 }
