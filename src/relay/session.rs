@@ -329,7 +329,8 @@ impl<D: Deliver> Session<D> {
             "EHLO" | "HELO" if arg.is_empty() => self.error(501, "5.5.4 give your host name"),
             "EHLO" => {
                 self.reset();
-                self.helo = Some(arg.to_string());
+                // Cleaned like XFORWARD values: it may reach logs and quarantine records.
+                self.helo = Some(crate::milter::codec::sanitize(arg, 255));
                 let c = &self.config;
                 let mut lines = vec![
                     format!(
@@ -358,7 +359,8 @@ impl<D: Deliver> Session<D> {
             }
             "HELO" => {
                 self.reset();
-                self.helo = Some(arg.to_string());
+                // Cleaned like XFORWARD values: it may reach logs and quarantine records.
+                self.helo = Some(crate::milter::codec::sanitize(arg, 255));
                 let name = self.config.hostname.clone();
                 self.reply(250, name);
             }
