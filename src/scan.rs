@@ -341,7 +341,43 @@ impl Collector<'_> {
 impl Sink for Collector<'_> {
     fn text(&mut self, location: &str, text: &str) {
         let text = detect::normalize(text);
-        let found = self.detector.find_all(&text);
+        self.detect(location, &text, None);
+    }
+
+    fn text_across(&mut self, location: &str, before: &str, after: &str) {
+        let before = detect::normalize(before);
+        let joined = format!("{before}{}", detect::normalize(after));
+        self.detect(location, &joined, Some(before.len()));
+    }
+
+    fn encrypted(&mut self, location: &str, kind: &str) {
+        let part = EncryptedPart {
+            location: self.safe(location),
+            kind: kind.to_string(),
+        };
+        if !self.encrypted.contains(&part) {
+            self.encrypted.push(part);
+        }
+    }
+
+    fn unscannable(&mut self, location: &str, reason: &str) {
+        let location = self.safe(location);
+        let reason = self.safe(reason);
+        self.unscannable.push(Unscannable { location, reason });
+    }
+}
+
+impl Collector<'_> {
+    /// Run the detectors on normalised `text` from `location`. With `cut`, the text is two
+    /// pieces joined at that offset, and only values that cross it count (content-rule phrases
+    /// and links were counted in each piece).
+    fn detect(&mut self, location: &str, text: &str, cut: Option<usize>) {
+        let mut found = self.detector.find_all(text);
+        if let Some(cut) = cut {
+            found.matches.retain(|m| m.start < cut && m.end > cut);
+            found.signals.clear();
+            found.links.clear();
+        }
         let location = &self.safe(location);
         if found.truncated {
             self.unscannable.push(Unscannable {
@@ -354,7 +390,7 @@ impl Sink for Collector<'_> {
         }
         if self.evidence.is_some() {
             let location = location.clone();
-            self.keep_evidence(&location, &text, &found.matches);
+            self.keep_evidence(&location, text, &found.matches);
         }
         for sig in found.signals {
             // The same text read twice (an HTML part and its <br>-joined form) counts once.
@@ -411,21 +447,5 @@ impl Sink for Collector<'_> {
                 agg.samples.push(sample);
             }
         }
-    }
-
-    fn encrypted(&mut self, location: &str, kind: &str) {
-        let part = EncryptedPart {
-            location: self.safe(location),
-            kind: kind.to_string(),
-        };
-        if !self.encrypted.contains(&part) {
-            self.encrypted.push(part);
-        }
-    }
-
-    fn unscannable(&mut self, location: &str, reason: &str) {
-        let location = self.safe(location);
-        let reason = self.safe(reason);
-        self.unscannable.push(Unscannable { location, reason });
     }
 }

@@ -6,7 +6,7 @@
 
 use super::bounded::RATIO_FLOOR;
 use super::unpack::{ReadStop, read_capped, read_zip_entry, zip_entries};
-use super::{Ctx, office};
+use super::{Ctx, Format, office, text};
 use std::io::Cursor;
 
 /// A zip archive: Office Open XML and OpenDocument files go to [`office`], anything else has
@@ -123,7 +123,14 @@ pub fn gzip(ctx: &mut Ctx<'_>, location: &str, name: &str, data: &[u8], depth: u
     }
 }
 
-/// A tar archive: regular files are decoded one by one.
+/// Bytes of each side looked at where two tar entries meet: a 2048-bit PEM key (1.7 KB) cut
+/// anywhere fits, and a tar of many small text entries is charged at most 4 KiB more per entry.
+const JOIN_WINDOW: usize = 2048;
+
+/// A tar archive: regular files are decoded one by one. Consecutive text entries are also
+/// read where they meet, as `cat` shows them: a file cut into parts (`split` makes `x.aa`,
+/// `x.ab`; others `x.001`, `part1`) keeps a value across the cut. That place is
+/// `LOCATION/first+second`, and only values that cross the cut count there.
 pub fn tar(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
     let mut archive = tar::Archive::new(Cursor::new(data));
     let entries = match archive.entries() {
@@ -133,6 +140,8 @@ pub fn tar(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
             return;
         }
     };
+    // The previous text entry: its name and the last bytes of the text up to its end.
+    let mut tail: Option<(String, Vec<u8>)> = None;
     for (count, entry) in entries.enumerate() {
         if count >= ctx.limits.max_archive_entries {
             ctx.unscannable(location, "archive entry limit reached");
@@ -158,8 +167,69 @@ pub fn tar(ctx: &mut Ctx<'_>, location: &str, data: &[u8], depth: usize) {
         // A tar entry is stored, not compressed: its own size is its "compressed" size.
         let size = entry.size();
         match read_capped(ctx, &entry_location, entry, size) {
-            Ok(bytes) => ctx.attachment(&entry_location, &name, None, &bytes, depth + 1),
-            Err(stop) => ctx.unscannable(&entry_location, &stop.reason()),
+            Ok(bytes) => {
+                tail = join_text_entries(ctx, location, tail.take(), &name, &bytes);
+                ctx.attachment(&entry_location, &name, None, &bytes, depth + 1)
+            }
+            Err(stop) => {
+                tail = None;
+                ctx.unscannable(&entry_location, &stop.reason())
+            }
         }
     }
+}
+
+/// If `bytes` (entry `name`) is 8-bit text, read the place where the previous text entry
+/// (`tail`) meets it, and return the new tail; `None` for anything else (a binary entry
+/// breaks the run).
+fn join_text_entries(
+    ctx: &mut Ctx<'_>,
+    location: &str,
+    tail: Option<(String, Vec<u8>)>,
+    name: &str,
+    bytes: &[u8],
+) -> Option<(String, Vec<u8>)> {
+    let text = bytes.is_empty()
+        || Format::sniff(name, None, bytes) == Format::Text
+            && !bytes.starts_with(&[0xFF, 0xFE])
+            && !bytes.starts_with(&[0xFE, 0xFF])
+            && !text::is_wide_text(bytes);
+    if !text {
+        return None;
+    }
+    let mut before = tail.as_ref().map(|(_, b)| b.clone()).unwrap_or_default();
+    if let Some((prev, _)) = &tail
+        && !bytes.is_empty()
+    {
+        let mut after = bytes[..bytes.len().min(JOIN_WINDOW)].to_vec();
+        // A character cut in two by the split belongs to the second piece.
+        if let Err(e) = std::str::from_utf8(&before)
+            && e.error_len().is_none()
+        {
+            let cut = before.split_off(e.valid_up_to());
+            after.splice(0..0, cut);
+        }
+        // A character cut by the window's own end is left out.
+        if let Err(e) = std::str::from_utf8(&after)
+            && e.error_len().is_none()
+        {
+            after.truncate(e.valid_up_to());
+        }
+        let at = format!("{location}/{prev}+{name}");
+        ctx.emit_across(
+            &at,
+            &String::from_utf8_lossy(&before),
+            &String::from_utf8_lossy(&after),
+        );
+        before = tail.map(|(_, b)| b).unwrap_or_default();
+    }
+    // The new tail: the last bytes of everything read so far (a short entry extends the one
+    // before it), starting on a character boundary.
+    before.extend_from_slice(&bytes[bytes.len().saturating_sub(JOIN_WINDOW)..]);
+    let mut start = before.len().saturating_sub(JOIN_WINDOW);
+    while before.get(start).is_some_and(|b| b & 0xC0 == 0x80) {
+        start += 1;
+    }
+    before.drain(..start);
+    Some((name.to_string(), before))
 }

@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod bounded;
 pub mod crypto;
+pub mod formula;
 pub mod legacy;
 pub mod mime;
 pub mod office;
@@ -31,6 +32,13 @@ pub trait Sink {
     fn encrypted(&mut self, location: &str, kind: &str);
     /// A part that was not scanned (limit reached, corrupt, unknown format), and why.
     fn unscannable(&mut self, location: &str, reason: &str);
+    /// Text where two pieces meet: the end of one archive entry and the start of the next (a
+    /// file split into parts reads as their concatenation). Only values that cross from
+    /// `before` into `after` count here: those wholly inside one piece were found in it. This
+    /// default scans the joined text whole.
+    fn text_across(&mut self, location: &str, before: &str, after: &str) {
+        self.text(location, &format!("{before}{after}"));
+    }
 }
 
 /// The state of decoding one message: limits, what has been used of them, and the sink.
@@ -128,6 +136,18 @@ impl<'a> Ctx<'a> {
                 self.unscannable(location, stop.reason());
                 false
             }
+        }
+    }
+
+    /// Hand the sink the place where two pieces of text meet ([`Sink::text_across`]), charged
+    /// to the budget like any text.
+    pub fn emit_across(&mut self, location: &str, before: &str, after: &str) {
+        if before.is_empty() || after.is_empty() {
+            return;
+        }
+        match self.charge(before.len() + after.len()) {
+            Ok(()) => self.sink.text_across(location, before, after),
+            Err(stop) => self.unscannable(location, stop.reason()),
         }
     }
 

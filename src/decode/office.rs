@@ -523,6 +523,16 @@ struct Markup {
     space: &'static [&'static [u8]],
     /// Every element ends a line (data XML, where each element is a field).
     every_element: bool,
+    /// Which attribute values are text a person sees ([`visible_attributes`],
+    /// [`odf_visible_attributes`]).
+    attributes: Attributes,
+}
+
+#[derive(PartialEq, Eq)]
+enum Attributes {
+    None,
+    Ooxml,
+    Odf,
 }
 
 impl Markup {
@@ -538,11 +548,13 @@ impl Markup {
             b"comment",
             b"threadedComment",
             b"si",
+            b"property",
         ],
         cell: &[b"tc"],
         tab: &[b"tab"],
         space: &[],
         every_element: false,
+        attributes: Attributes::Ooxml,
     };
     /// Excel 2003 XML: `Row`, `Cell`; comments and named ranges on lines of their own.
     const SPREADSHEET_2003: Markup = Markup {
@@ -551,6 +563,7 @@ impl Markup {
         tab: &[],
         space: &[],
         every_element: false,
+        attributes: Attributes::None,
     };
     const DATA: Markup = Markup {
         line: &[],
@@ -558,6 +571,7 @@ impl Markup {
         tab: &[],
         space: &[],
         every_element: true,
+        attributes: Attributes::None,
     };
     const ODF: Markup = Markup {
         line: &[b"p", b"h", b"line-break", b"table-row", b"list-item"],
@@ -565,6 +579,7 @@ impl Markup {
         tab: &[b"tab"],
         space: &[b"s"],
         every_element: false,
+        attributes: Attributes::Odf,
     };
 }
 
@@ -601,6 +616,11 @@ fn xml_text_parts(
             Ok(Event::Start(e)) => {
                 let local = e.local_name();
                 let name = local.as_ref();
+                match markup.attributes {
+                    Attributes::Ooxml => visible_attributes(name, &e, out),
+                    Attributes::Odf => odf_visible_attributes(&e, out),
+                    Attributes::None => {}
+                }
                 let attr = |key: &[u8]| {
                     e.attributes()
                         .flatten()
@@ -637,6 +657,11 @@ fn xml_text_parts(
             Ok(Event::Empty(e)) => {
                 let local = e.local_name();
                 let name = local.as_ref();
+                match markup.attributes {
+                    Attributes::Ooxml => visible_attributes(name, &e, out),
+                    Attributes::Odf => odf_visible_attributes(&e, out),
+                    Attributes::None => {}
+                }
                 if markup.tab.contains(&name) || markup.cell.contains(&name) {
                     out.push('\t');
                 } else if markup.line.contains(&name) {
@@ -737,8 +762,11 @@ fn shared_strings(xml: &[u8]) -> Vec<String> {
     strings
 }
 
-/// One worksheet as text: a line per row, cells separated by tabs. `false` when the XML is
-/// malformed and the rest of the sheet was not read.
+/// One worksheet as text: a line per row, cells separated by tabs; a formula built from
+/// constant pieces is followed by the text it shows ([`formula::evaluate`]). After the cells,
+/// what else a person sees on the sheet: the entries of drop-down lists and the messages of
+/// data validations, hyperlink tooltips, and the page headers and footers. `false` when the XML
+/// is malformed and the rest of the sheet was not read.
 fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) -> bool {
     let mut reader = Reader::from_reader(xml);
     let mut buf = Vec::new();
@@ -749,6 +777,10 @@ fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) -> bool {
     let mut value = String::new();
     let mut formula = String::new();
     let mut first_cell = true;
+    // Outside the cells: a data validation's list (`formula1`), a header or footer.
+    let mut in_extra = false;
+    let mut extra = String::new();
+    let mut extras = String::new();
     loop {
         match reader.read_event_into(&mut buf) {
             Ok(Event::Start(e)) => match e.local_name().as_ref() {
@@ -764,10 +796,21 @@ fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) -> bool {
                     formula.clear();
                 }
                 b"v" => in_value = true,
-                b"f" => in_formula = true,
+                b"f" if !in_extra => in_formula = true,
                 b"is" => in_inline = true,
-                _ => {}
+                name if SHEET_EXTRA_TEXT.contains(&name) => {
+                    in_extra = true;
+                    extra.clear();
+                }
+                name => visible_attributes(name, &e, &mut extras),
             },
+            Ok(Event::Empty(e)) => visible_attributes(e.local_name().as_ref(), &e, &mut extras),
+            Ok(Event::Text(t)) if in_extra => {
+                if let Ok(s) = t.decode() {
+                    push_unescaped(&mut extra, &s);
+                }
+            }
+            Ok(Event::GeneralRef(r)) if in_extra => push_entity(&mut extra, &r),
             Ok(Event::Text(t)) if in_value || in_inline => {
                 if let Ok(s) = t.decode() {
                     push_unescaped(&mut value, &s);
@@ -784,7 +827,7 @@ fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) -> bool {
             Ok(Event::GeneralRef(r)) if in_formula => push_entity(&mut formula, &r),
             Ok(Event::End(e)) => match e.local_name().as_ref() {
                 b"v" => in_value = false,
-                b"f" => in_formula = false,
+                b"f" if !in_extra => in_formula = false,
                 b"is" => in_inline = false,
                 b"c" => {
                     if !first_cell {
@@ -803,21 +846,193 @@ fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) -> bool {
                         _ => value.clone(),
                     };
                     out.push_str(&text);
-                    if !formula.trim().is_empty() {
+                    let formula = formula.trim();
+                    if !formula.is_empty() {
                         if !text.is_empty() {
                             out.push(' ');
                         }
-                        out.push_str(formula.trim());
+                        out.push_str(formula);
+                        if let Some(shown) = super::formula::evaluate(formula) {
+                            out.push(' ');
+                            out.push_str(&shown);
+                        }
                     }
                 }
                 b"row" => out.push('\n'),
+                name if SHEET_EXTRA_TEXT.contains(&name) => {
+                    in_extra = false;
+                    if name.starts_with(b"formula") {
+                        list_entries(&extra, &mut extras);
+                    } else {
+                        extras.push_str(&header_footer_text(&extra));
+                        extras.push('\n');
+                    }
+                }
                 _ => {}
             },
-            Ok(Event::Eof) => return true,
-            Err(_) => return false,
+            Ok(Event::Eof) => break,
+            Err(_) => {
+                out.push_str(&extras);
+                return false;
+            }
             _ => {}
         }
         buf.clear();
+    }
+    out.push_str(&extras);
+    true
+}
+
+/// Worksheet elements outside the cells whose text a person sees: a data validation's list
+/// or bound (`formula1`, `formula2`; in the x14 extension, a `xm:f` inside them), and the
+/// page headers and footers.
+const SHEET_EXTRA_TEXT: &[&[u8]] = &[
+    b"formula1",
+    b"formula2",
+    b"oddHeader",
+    b"oddFooter",
+    b"evenHeader",
+    b"evenFooter",
+    b"firstHeader",
+    b"firstFooter",
+];
+
+/// A data validation's list (`"536-22-4817,pending"`: the entries of the cell's drop-down,
+/// one per line), else the formula as it is, and what it shows if it is built of constants.
+fn list_entries(formula: &str, out: &mut String) {
+    let f = formula.trim();
+    if let Some(list) = f.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+        for entry in list.split(',') {
+            out.push_str(entry.trim());
+            out.push('\n');
+        }
+        return;
+    }
+    out.push_str(f);
+    out.push('\n');
+    if let Some(shown) = super::formula::evaluate(f) {
+        out.push_str(&shown);
+        out.push('\n');
+    }
+}
+
+/// A header or footer as printed: the section and field codes (`&L`, `&P`, `&"Arial,Bold"`,
+/// `&12`) removed, `&&` made `&`.
+fn header_footer_text(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut chars = code.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '&' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('&') => out.push('&'),
+            Some('"') => {
+                for c in chars.by_ref() {
+                    if c == '"' {
+                        break;
+                    }
+                }
+            }
+            Some(d) if d.is_ascii_digit() => {
+                while chars.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    chars.next();
+                }
+            }
+            // A section (&L, &C, &R) starts a new stretch of text.
+            Some('L' | 'C' | 'R') => out.push(' '),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Attribute values of OpenDocument elements that a person sees, each on a line of its own:
+/// what a formula of constant pieces shows (`table:formula`, `text:formula`), link and object
+/// titles (`xlink:title`, `office:title`), and form controls' labels and values (`form:label`,
+/// `form:value`, `form:current-value`).
+fn odf_visible_attributes(e: &quick_xml::events::BytesStart<'_>, out: &mut String) {
+    for a in e.attributes().flatten() {
+        let key = a.key.local_name();
+        let key = key.as_ref();
+        let form = a.key.prefix().is_some_and(|p| p.as_ref() == b"form");
+        if !(matches!(key, b"formula" | b"title" | b"label" | b"current-value")
+            || key == b"value" && form)
+        {
+            continue;
+        }
+        let Ok(v) = a.unescape_value() else {
+            continue;
+        };
+        let shown = if key == b"formula" {
+            match super::formula::evaluate(&v) {
+                Some(shown) => shown,
+                None => continue,
+            }
+        } else {
+            v.trim().to_string()
+        };
+        if shown.is_empty() {
+            continue;
+        }
+        if out.chars().next_back().is_some_and(|c| !c.is_whitespace()) {
+            out.push('\n');
+        }
+        out.push_str(&shown);
+        out.push('\n');
+    }
+}
+
+/// Attribute values of OOXML elements that a person sees, each on a line of its own (appended
+/// to `out`): picture and shape alt text (`descr`, `title` of `wp:docPr`, `p:cNvPr`, `xdr:cNvPr`;
+/// VML `alt`, `title`), hyperlink tooltips (`w:tooltip`, `tooltip`), a data validation's
+/// messages (`prompt`, `promptTitle`, `error`, `errorTitle`), drop-down entries
+/// (`w:listItem w:displayText`), a legacy form field's default, entries and help
+/// (`w:default`, `w:listEntry`, `w:helpText`, `w:statusText`: `w:val`), a content control's
+/// title (`w:alias w:val`), a custom document property's name (`property name`) and a sheet's
+/// name (the tab a person sees).
+fn visible_attributes(element: &[u8], e: &quick_xml::events::BytesStart<'_>, out: &mut String) {
+    const ANY_ELEMENT: &[&[u8]] = &[
+        b"descr",
+        b"title",
+        b"alt",
+        b"tooltip",
+        b"prompt",
+        b"promptTitle",
+        b"error",
+        b"errorTitle",
+        b"displayText",
+    ];
+    const VAL_ELEMENTS: &[&[u8]] = &[
+        b"default",
+        b"listEntry",
+        b"helpText",
+        b"statusText",
+        b"alias",
+    ];
+    for a in e.attributes().flatten() {
+        let key = a.key.local_name();
+        let key = key.as_ref();
+        let shown = ANY_ELEMENT.contains(&key)
+            || key == b"val" && VAL_ELEMENTS.contains(&element)
+            || key == b"name" && matches!(element, b"property" | b"sheet");
+        if !shown {
+            continue;
+        }
+        let Ok(v) = a.unescape_value() else {
+            continue;
+        };
+        let v = v.trim();
+        if v.is_empty() {
+            continue;
+        }
+        if out.chars().next_back().is_some_and(|c| !c.is_whitespace()) {
+            out.push('\n');
+        }
+        out.push_str(v);
+        // A custom property's name is the label of the value that follows it.
+        out.push_str(if element == b"property" { ": " } else { "\n" });
     }
 }
 
@@ -1000,6 +1215,29 @@ mod tests {
         let mut out = String::new();
         sheet_text(xml, &[], &mut out);
         assert_eq!(out, "SSN:\t\"536-22-4817\"\t3\n");
+    }
+
+    #[test]
+    fn sheet_extras_are_read() {
+        let xml = br#"<worksheet><sheetData><row><c t="str"><f>"536"&amp;"-22-"&amp;"4817"</f></c></row></sheetData><dataValidations><dataValidation type="list" prompt="Pick one"><formula1>"a,b"</formula1></dataValidation></dataValidations><hyperlinks><hyperlink ref="A1" tooltip="tip"/></hyperlinks><headerFooter><oddHeader>&amp;LSSN&amp;&amp;&amp;14x</oddHeader></headerFooter></worksheet>"#;
+        let mut out = String::new();
+        assert!(sheet_text(xml, &[], &mut out));
+        assert_eq!(
+            out,
+            "\"536\"&\"-22-\"&\"4817\" 536-22-4817\nPick one\na\nb\ntip\n SSN&x\n"
+        );
+    }
+
+    #[test]
+    fn visible_attributes_are_read() {
+        let xml = br#"<w:document xmlns:w="w" xmlns:wp="p"><w:p><w:r><w:t>See</w:t></w:r><wp:docPr id="1" name="Picture 1" descr="alt text"/><w:hyperlink w:tooltip="tip"><w:r><w:t>here</w:t></w:r></w:hyperlink></w:p><w:default w:val="dflt"/><w:tag w:val="hidden"/></w:document>"#;
+        let mut out = String::new();
+        xml_text(xml, &Markup::OOXML, &mut out);
+        assert_eq!(out, "See\nalt text\ntip\nhere\ndflt\n");
+        let mut out = String::new();
+        let odf = br#"<t:table-cell xmlns:t="t" t:formula="of:=&quot;5&quot;&amp;&quot;3&quot;"/>"#;
+        xml_text(odf, &Markup::ODF, &mut out);
+        assert_eq!(out, "53\n\t");
     }
 
     #[test]

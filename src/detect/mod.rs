@@ -1361,8 +1361,10 @@ fn char_span(text: &str, mut s: usize, mut e: usize) -> Option<(usize, usize)> {
 /// inherent vowels, Mongolian variation selectors and vowel separator, zero-width space and
 /// joiners, left-to-right and right-to-left marks, bidirectional embeddings and isolates, word
 /// joiner and invisible operators, variation selectors, BOM, shorthand format controls, musical
-/// beam controls, tag characters and the variation selectors supplement (U+E0000–E0FFF).
-const INVISIBLE: [(u32, u32); 17] = [
+/// beam controls, tag characters and the variation selectors supplement (U+E0000–E0FFF). Also
+/// the combining enclosing marks (U+20DD–20E4: keycap `5️⃣`, circle, square), which frame a
+/// digit a reader still reads as the digit.
+const INVISIBLE: [(u32, u32); 18] = [
     (0x00AD, 0x00AD),
     (0x034F, 0x034F),
     (0x061C, 0x061C),
@@ -1372,6 +1374,7 @@ const INVISIBLE: [(u32, u32); 17] = [
     (0x200B, 0x200F),
     (0x202A, 0x202E),
     (0x2060, 0x206F),
+    (0x20DD, 0x20E4),
     (0x3164, 0x3164),
     (0xFE00, 0xFE0F),
     (0xFEFF, 0xFEFF),
@@ -1405,6 +1408,11 @@ const DIGIT_ZEROS: [u32; 75] = [
     0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E4F0, 0x1E5F1, 0x1E950, 0x1FBF0,
 ];
 
+/// Dingbat circled digits that NFKC keeps (❶, ➀, ➊, ⓵): the digit one of each run of nine.
+const DINGBAT_ONES: [u32; 4] = [0x24F5, 0x2776, 0x2780, 0x278A];
+/// Their zeros (⓿, 🄋, 🄌).
+const DINGBAT_ZEROS: [u32; 3] = [0x24FF, 0x1F10B, 0x1F10C];
+
 /// Code points below this are looked up in [`REPLACED`]; above, the lists are searched.
 const TABLE_END: u32 = 0x20000;
 
@@ -1433,6 +1441,16 @@ static REPLACED: [u64; (TABLE_END / 64) as usize] = {
     let mut i = 0;
     while i < DIGIT_ZEROS.len() {
         mark(&mut t, DIGIT_ZEROS[i], DIGIT_ZEROS[i] + 9);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < DINGBAT_ONES.len() {
+        mark(&mut t, DINGBAT_ONES[i], DINGBAT_ONES[i] + 8);
+        i += 1;
+    }
+    let mut i = 0;
+    while i < DINGBAT_ZEROS.len() {
+        mark(&mut t, DINGBAT_ZEROS[i], DINGBAT_ZEROS[i]);
         i += 1;
     }
     t
@@ -1471,12 +1489,22 @@ fn is_dash(c: char) -> bool {
     maybe_replaced(c) && in_ranges(&DASHES, c)
 }
 
-/// The ASCII digit of a non-ASCII decimal digit (`٥` → `5`, `५` → `5`), or None.
+/// The ASCII digit of a non-ASCII decimal digit (`٥` → `5`, `५` → `5`) or of a dingbat
+/// circled digit (`❺` → `5`), or None.
 fn ascii_digit(c: char) -> Option<char> {
     if !maybe_replaced(c) {
         return None;
     }
     let cp = u32::from(c);
+    if let Some(one) = DINGBAT_ONES
+        .iter()
+        .find(|&&one| (one..one + 9).contains(&cp))
+    {
+        return char::from_digit(cp - one + 1, 10);
+    }
+    if DINGBAT_ZEROS.contains(&cp) {
+        return Some('0');
+    }
     let i = DIGIT_ZEROS.partition_point(|&z| z <= cp).checked_sub(1)?;
     char::from_digit(cp - DIGIT_ZEROS.get(i)?, 10)
 }

@@ -4,7 +4,9 @@
 use super::*;
 
 impl Extractor<'_, '_> {
-    /// Comments and other annotation contents of a page.
+    /// Comments and other annotations of a page: their contents (`/Contents`), their rich
+    /// text (`/RC`, XHTML) and the text drawn by their appearance streams (`/AP /N`: a
+    /// free-text box, a stamp, a filled-in field shows what its appearance draws).
     pub(super) fn annotations(&mut self, page: &Dict, out: &mut String) {
         let doc = self.doc;
         for annot in doc
@@ -16,11 +18,108 @@ impl Extractor<'_, '_> {
                 continue;
             };
             if let Some(Obj::Str(s)) = dict.get(&b"Contents"[..]).map(|c| doc.resolve(c)) {
-                let text = text_string(s);
-                if !text.trim().is_empty() {
-                    out.push('\n');
-                    out.push_str(&text);
+                push_line(out, &text_string(s));
+            }
+            if let Some(rich) = self.text_or_stream(dict.get(&b"RC"[..])) {
+                push_line(out, &crate::decode::text::html_to_text(&rich));
+            }
+            if self.budget.out_of_time() {
+                continue;
+            }
+            let appearance = self.appearance_text(dict);
+            push_line(out, &appearance);
+        }
+    }
+
+    /// The text an annotation's normal appearance draws (the stream for its current state
+    /// `/AS` when there are several).
+    fn appearance_text(&mut self, annot: &Dict) -> String {
+        let doc = self.doc;
+        let Some(ap) = doc.dict_of(annot.get(&b"AP"[..])) else {
+            return String::new();
+        };
+        let Some(normal) = ap.get(&b"N"[..]) else {
+            return String::new();
+        };
+        let stream = match doc.resolve(normal) {
+            Obj::Stream(..) => normal,
+            Obj::Dict(states) => match annot.get(&b"AS"[..]).and_then(Obj::as_name) {
+                Some(state) => match states.get(state) {
+                    Some(s) => s,
+                    None => return String::new(),
+                },
+                None => return String::new(),
+            },
+            _ => return String::new(),
+        };
+        // Drawn like a form XObject named in a resource dictionary of its own.
+        let mut xobjects = Dict::new();
+        xobjects.insert(b"AP".to_vec(), stream.clone());
+        let mut resources = Dict::new();
+        resources.insert(b"XObject".to_vec(), Obj::Dict(Box::new(xobjects)));
+        let mut text = PageText::default();
+        let mut state = GState {
+            ctm: IDENTITY,
+            font: None,
+            size: 12.0,
+            char_spacing: 0.0,
+            word_spacing: 0.0,
+            h_scale: 1.0,
+            leading: 0.0,
+        };
+        self.form(b"AP", Some(&resources), &mut state, &mut text, 0);
+        text.out
+    }
+
+    /// A text string, or a text stream decoded (within the budget), as text.
+    fn text_or_stream(&mut self, value: Option<&Obj>) -> Option<String> {
+        let doc = self.doc;
+        match doc.resolve(value?) {
+            Obj::Str(s) => Some(text_string(s)),
+            Obj::Stream(dict, raw) => match decode_stream(doc, dict, raw, self.budget) {
+                Ok(bytes) => Some(text_string(&bytes)),
+                Err(DecodeError::Limit(reason)) => {
+                    self.note(reason);
+                    None
                 }
+                Err(DecodeError::Unsupported) => {
+                    self.note("PDF text stream with an unsupported filter is not scanned");
+                    None
+                }
+            },
+            _ => None,
+        }
+    }
+
+    /// JavaScript anywhere in the document (`/JS` of actions: the open action, document
+    /// scripts in the `/JavaScript` name tree, additional actions of pages, fields and
+    /// annotations), as a string or a stream: a script can show a value in an alert or a field.
+    fn javascript(&mut self, numbers: &[u32], out: &mut String) {
+        let doc = self.doc;
+        let mut found: Vec<&Obj> = Vec::new();
+        for num in numbers {
+            let dict = match doc.get(*num) {
+                Obj::Dict(d) => &**d,
+                _ => continue,
+            };
+            find_js(dict, 0, &mut found);
+            if found.len() > MAX_FIELDS {
+                break;
+            }
+        }
+        let mut seen = HashSet::new();
+        for js in found.into_iter().take(MAX_FIELDS) {
+            if let Obj::Ref(num, _) = js
+                && !seen.insert(*num)
+            {
+                continue;
+            }
+            if self.budget.out_of_time() {
+                self.note(crate::decode::Stop::Time.reason());
+                break;
+            }
+            if let Some(script) = self.text_or_stream(Some(js)) {
+                push_line(out, &script);
             }
         }
     }
@@ -105,6 +204,7 @@ impl Extractor<'_, '_> {
                 }
             }
         }
+        self.javascript(&numbers, out);
         // XMP metadata streams.
         let mut metadata = 0;
         for num in &numbers {
@@ -241,8 +341,36 @@ impl Extractor<'_, '_> {
             let Some(dict) = doc.dict_of(Some(field)) else {
                 continue;
             };
+            // What a person sees of a field besides its value: its tooltip (`/TU`), the
+            // choices of a list (`/Opt`), the default value (`/DV`), a rich-text value (`/RV`).
+            let mut shown = String::new();
+            if let Some(Obj::Str(s)) = dict.get(&b"TU"[..]).map(|v| doc.resolve(v)) {
+                push_line(&mut shown, &text_string(s));
+            }
+            for opt in doc.array_of(dict.get(&b"Opt"[..])).iter().take(MAX_FIELDS) {
+                let choice = match doc.resolve(opt) {
+                    Obj::Array(pair) => pair.last().map(|d| doc.resolve(d)),
+                    other => Some(other),
+                };
+                if let Some(Obj::Str(s)) = choice {
+                    push_line(&mut shown, &text_string(s));
+                }
+            }
+            if let Some(Obj::Str(s)) = dict.get(&b"DV"[..]).map(|v| doc.resolve(v)) {
+                push_line(&mut shown, &text_string(s));
+            }
+            if let Some(rich) = self.text_or_stream(dict.get(&b"RV"[..])) {
+                push_line(&mut shown, &crate::decode::text::html_to_text(&rich));
+            }
+            if !shown.is_empty() {
+                lines.push_str(&shown);
+                lines.push('\n');
+            }
             let value = match dict.get(&b"V"[..]).map(|v| doc.resolve(v)) {
                 Some(Obj::Str(s)) => text_string(s),
+                Some(Obj::Stream(..)) => {
+                    self.text_or_stream(dict.get(&b"V"[..])).unwrap_or_default()
+                }
                 Some(Obj::Name(n)) if n != b"Off" => String::from_utf8_lossy(n).into_owned(),
                 Some(Obj::Array(items)) => items
                     .iter()
@@ -271,6 +399,39 @@ impl Extractor<'_, '_> {
         if !lines.is_empty() {
             out.push_str(&lines);
         }
+    }
+}
+
+/// `/JS` entries of `dict` and of the dictionaries written inside it (an action in `/A`,
+/// `/OpenAction`, the actions of `/AA`), a few levels deep.
+fn find_js<'a>(dict: &'a Dict, depth: usize, found: &mut Vec<&'a Obj>) {
+    if depth > 4 || found.len() > MAX_FIELDS {
+        return;
+    }
+    if let Some(js) = dict.get(&b"JS"[..]) {
+        found.push(js);
+    }
+    for value in dict.values() {
+        match value {
+            Obj::Dict(inner) => find_js(inner, depth + 1, found),
+            Obj::Array(items) => {
+                for item in items.iter().take(64) {
+                    if let Obj::Dict(inner) = item {
+                        find_js(inner, depth + 1, found);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `text` on a line of its own, if it has any.
+fn push_line(out: &mut String, text: &str) {
+    let text = text.trim();
+    if !text.is_empty() {
+        out.push('\n');
+        out.push_str(text);
     }
 }
 
