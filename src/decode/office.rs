@@ -523,6 +523,10 @@ struct Markup {
     space: &'static [&'static [u8]],
     /// Every element ends a line (data XML, where each element is a field).
     every_element: bool,
+    /// Table rows whose `cell`s are laid out as one line of tab-separated cells, paragraphs
+    /// inside a cell joined by spaces, so that a header stays above its column (see
+    /// [`Row`]). Empty: `cell` just ends with a tab.
+    row: &'static [&'static [u8]],
 }
 
 impl Markup {
@@ -543,6 +547,7 @@ impl Markup {
         tab: &[b"tab"],
         space: &[],
         every_element: false,
+        row: &[b"tr"],
     };
     /// Excel 2003 XML: `Row`, `Cell`; comments and named ranges on lines of their own.
     const SPREADSHEET_2003: Markup = Markup {
@@ -551,6 +556,7 @@ impl Markup {
         tab: &[],
         space: &[],
         every_element: false,
+        row: &[],
     };
     const DATA: Markup = Markup {
         line: &[],
@@ -558,14 +564,60 @@ impl Markup {
         tab: &[],
         space: &[],
         every_element: true,
+        row: &[],
     };
     const ODF: Markup = Markup {
         line: &[b"p", b"h", b"line-break", b"table-row", b"list-item"],
-        cell: &[b"table-cell"],
+        cell: &[b"table-cell", b"covered-table-cell"],
         tab: &[b"tab"],
         space: &[b"s"],
         every_element: false,
+        row: &[b"table-row"],
     };
+}
+
+/// Columns counted in one table row: bounds the tabs written for repeated empty cells.
+const MAX_ROW_COLUMNS: usize = 1_024;
+
+/// Where the text of a table row stands: cells seen (empty ones included) and tabs written.
+/// A cell with content gets the tabs of the empty cells before it, so trailing empty cells
+/// (a sheet's unused columns, `number-columns-repeated="1017"`) write nothing.
+#[derive(Default)]
+struct Row {
+    /// Open cell elements (a cell holds paragraphs, which then do not end the line).
+    depth: usize,
+    column: usize,
+    tabs: usize,
+}
+
+impl Row {
+    fn start(&mut self) {
+        *self = Row::default();
+    }
+
+    /// A cell with content starts: the tabs up to its column.
+    fn cell(&mut self, out: &mut String, repeated: usize) {
+        for _ in self.tabs..self.column {
+            out.push('\t');
+        }
+        self.tabs = self.tabs.max(self.column);
+        self.column = (self.column + repeated.max(1)).min(MAX_ROW_COLUMNS);
+        self.depth += 1;
+    }
+
+    /// Empty cells (`<table:table-cell table:number-columns-repeated="3"/>`): columns only.
+    fn empty(&mut self, repeated: usize) {
+        self.column = (self.column + repeated.max(1)).min(MAX_ROW_COLUMNS);
+    }
+}
+
+/// `number-columns-repeated` of an ODF cell (1 when absent).
+fn repeated(e: &quick_xml::events::BytesStart<'_>) -> usize {
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.local_name().as_ref() == b"number-columns-repeated")
+        .and_then(|a| std::str::from_utf8(&a.value).ok()?.trim().parse().ok())
+        .unwrap_or(1)
 }
 
 /// All character data of an XML part, with line and cell breaks where the markup has them.
@@ -596,11 +648,17 @@ fn xml_text_parts(
     let mut in_binary = false;
     let mut base64_total = 0usize;
     let mut complete = true;
+    let mut row = Row::default();
     loop {
         match reader.read_event_into(&mut buf) {
             Ok(Event::Start(e)) => {
                 let local = e.local_name();
                 let name = local.as_ref();
+                if markup.row.contains(&name) {
+                    row.start();
+                } else if !markup.row.is_empty() && markup.cell.contains(&name) {
+                    row.cell(out, repeated(&e));
+                }
                 let attr = |key: &[u8]| {
                     e.attributes()
                         .flatten()
@@ -637,7 +695,11 @@ fn xml_text_parts(
             Ok(Event::Empty(e)) => {
                 let local = e.local_name();
                 let name = local.as_ref();
-                if markup.tab.contains(&name) || markup.cell.contains(&name) {
+                if !markup.row.is_empty() && markup.cell.contains(&name) {
+                    row.empty(repeated(&e));
+                } else if markup.row.contains(&name) {
+                    out.push('\n');
+                } else if markup.tab.contains(&name) || markup.cell.contains(&name) {
                     out.push('\t');
                 } else if markup.line.contains(&name) {
                     out.push('\n');
@@ -650,6 +712,13 @@ fn xml_text_parts(
                 let name = local.as_ref();
                 if BINARY_ELEMENTS.contains(&name) {
                     in_binary = false;
+                } else if !markup.row.is_empty() && markup.cell.contains(&name) {
+                    row.depth = row.depth.saturating_sub(1);
+                } else if markup.line.contains(&name) && row.depth > 0 {
+                    // A paragraph inside a table cell: the cell goes on.
+                    out.push(' ');
+                } else if markup.row.contains(&name) {
+                    out.push('\n');
                 } else if markup.line.contains(&name) || markup.every_element {
                     out.push('\n');
                 } else if markup.cell.contains(&name) {
@@ -978,6 +1047,25 @@ mod tests {
         let mut out = String::new();
         xml_text(xml, &Markup::OOXML, &mut out);
         assert_eq!(out, "SSN 123\t-45-6780\nnext & last\n");
+    }
+
+    #[test]
+    fn odf_and_docx_table_rows_are_lines_and_cells_tabs() {
+        // A paragraph per cell, an empty cell inside the row, the unused columns repeated.
+        let xml = br#"<office:document-content xmlns:office="o" xmlns:table="t" xmlns:text="x"><office:body><office:spreadsheet><table:table><table:table-row><table:table-cell><text:p>Name</text:p></table:table-cell><table:table-cell/><table:table-cell><text:p>SSN</text:p><text:p>(no dashes)</text:p></table:table-cell><table:table-cell table:number-columns-repeated="1021"/></table:table-row><table:table-row><table:table-cell><text:p>Ann</text:p></table:table-cell><table:table-cell table:number-columns-repeated="1"/><table:table-cell><text:p>536228714</text:p></table:table-cell></table:table-row><table:table-row table:number-rows-repeated="1048574"><table:table-cell table:number-columns-repeated="1024"/></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#;
+        let mut out = String::new();
+        xml_text(xml, &Markup::ODF, &mut out);
+        let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
+        assert_eq!(
+            lines,
+            ["Name \t\tSSN (no dashes)", "Ann \t\t536228714", ""],
+            "{out:?}"
+        );
+        let xml = br#"<w:document xmlns:w="x"><w:body><w:tbl><w:tr><w:tc><w:p><w:r><w:t>Name</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>SSN</w:t></w:r></w:p></w:tc></w:tr><w:tr><w:tc><w:p><w:r><w:t>Ann</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>536228714</w:t></w:r></w:p></w:tc></w:tr></w:tbl><w:p><w:r><w:t>end</w:t></w:r></w:p></w:body></w:document>"#;
+        let mut out = String::new();
+        xml_text(xml, &Markup::OOXML, &mut out);
+        let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
+        assert_eq!(lines, ["Name \tSSN", "Ann \t536228714", "end"], "{out:?}");
     }
 
     #[test]
