@@ -717,9 +717,10 @@ fn xml_text_parts(
                 } else if markup.line.contains(&name) && row.depth > 0 {
                     // A paragraph inside a table cell: the cell goes on.
                     out.push(' ');
-                } else if markup.row.contains(&name) {
-                    out.push('\n');
-                } else if markup.line.contains(&name) || markup.every_element {
+                } else if markup.line.contains(&name)
+                    || markup.row.contains(&name)
+                    || markup.every_element
+                {
                     out.push('\n');
                 } else if markup.cell.contains(&name) {
                     out.push('\t');

@@ -1036,7 +1036,7 @@ impl Detector {
         let mut done: HashSet<(usize, usize, usize)> = HashSet::new();
         let mut buf: Vec<u8> = Vec::new();
         for &(pi, s, e) in hits {
-            if !Tables::may_be_table(b, s) {
+            if !Tables::may_be_header(b, s, e) {
                 continue;
             }
             let t = tables.get_or_init(|| Tables::build(b));
@@ -1188,7 +1188,7 @@ impl Detector {
             && p.context.is_some()
             && !near_context;
         let negative = p.negative.as_ref().filter(|_| !near_context);
-        if (!wants_context && negative.is_none()) || !Tables::may_be_table(b, s) {
+        if (!wants_context && negative.is_none()) || !Tables::may_be_row(b, s) {
             return HeaderSays::Nothing;
         }
         let t = tables.get_or_init(|| Tables::build(b));

@@ -51,13 +51,16 @@ struct Region {
     cols: Vec<usize>,
 }
 
+/// A data row split into cells: (line start, cell spans, whether they line up with the header).
+type SplitRow = (usize, Vec<(usize, usize)>, bool);
+
 /// The table regions of one text.
 #[derive(Debug, Default)]
 pub struct Tables {
     regions: Vec<Region>,
     /// The last data row split by [`Tables::header`]: (line start, cells, fits the header).
     /// Candidates come sorted, so a row is split once per pattern however many values it holds.
-    cache: RefCell<Option<(usize, Vec<(usize, usize)>, bool)>>,
+    cache: RefCell<Option<SplitRow>>,
 }
 
 /// The line holding byte `at`: (start, end without `\r\n`, start of the next line).
@@ -273,22 +276,57 @@ fn looks_like_header(b: &[u8], cells: &[(usize, usize)]) -> bool {
 }
 
 impl Tables {
-    /// Could the line holding byte `at` be a row of a table? A cheap local test (the line and
-    /// a neighbour hold a separator), so that a text without tables never builds them.
-    pub fn may_be_table(b: &[u8], at: usize) -> bool {
-        let sep_like = |(s, e, _): (usize, usize, usize)| {
-            let line = b.get(s..e).unwrap_or(&[]);
-            !blank(line)
-                && (memchr::memchr3(b'\t', b'|', b';', line).is_some()
-                    || memchr::memchr(b',', line).is_some()
-                    || memchr::memmem::find(line, b"  ").is_some())
-        };
-        let Some(line) = short_line_around(b, at).filter(|&l| sep_like(l)) else {
+    /// Could the value at byte `at` be in a data row? Its line splits like the line above it
+    /// (or the line above a rule line): the same separator, as many cells, 2 or more. A cheap
+    /// local test, so that a text without tables never builds them.
+    pub fn may_be_row(b: &[u8], at: usize) -> bool {
+        let Some((s, e, _)) = short_line_around(b, at) else {
             return false;
         };
-        let below = line.2 < b.len() && short_line_around(b, line.2).is_some_and(sep_like);
-        let above = line.0 > 0 && short_line_around(b, line.0 - 1).is_some_and(sep_like);
-        below || above
+        let mut above = match s.checked_sub(1).and_then(|p| short_line_around(b, p)) {
+            Some(l) => l,
+            None => return false,
+        };
+        if is_rule(b.get(above.0..above.1).unwrap_or(&[])) {
+            above = match above.0.checked_sub(1).and_then(|p| short_line_around(b, p)) {
+                Some(l) => l,
+                None => return false,
+            };
+        }
+        let line = b.get(s..e).unwrap_or(&[]);
+        let prev = b.get(above.0..above.1).unwrap_or(&[]);
+        if blank(line) || blank(prev) {
+            return false;
+        }
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        Self::separator(b, (above.0, above.1), (s, e), &mut x, &mut y).is_some()
+    }
+
+    /// Could a keyword at `b[s..e]` be a header cell? Its line looks like a header and the
+    /// line below (after a rule line) splits the same way. Local and cheap, as above.
+    pub fn may_be_header(b: &[u8], s: usize, e: usize) -> bool {
+        let Some((hs, he, next)) = short_line_around(b, s) else {
+            return false;
+        };
+        let Some(mut below) = (next < b.len())
+            .then(|| short_line_around(b, next))
+            .flatten()
+        else {
+            return false;
+        };
+        if is_rule(b.get(below.0..below.1).unwrap_or(&[])) && below.2 < b.len() {
+            below = match short_line_around(b, below.2) {
+                Some(l) => l,
+                None => return false,
+            };
+        }
+        if e > he || blank(b.get(below.0..below.1).unwrap_or(&[])) {
+            return false;
+        }
+        let (mut head, mut row) = (Vec::new(), Vec::new());
+        Self::separator(b, (hs, he), (below.0, below.1), &mut head, &mut row).is_some()
+            && looks_like_header(b, &head)
+            && head.iter().any(|&(cs, ce)| cs <= s && e <= ce)
     }
 
     /// The table regions of `b` that have a header line.
@@ -623,16 +661,24 @@ mod tests {
     }
 
     #[test]
-    fn may_be_table_is_local() {
-        let t = "Just a line of prose.\nAnother one.\n";
-        assert!(!Tables::may_be_table(t.as_bytes(), 3));
-        let t = "Name,SSN\nAnn,536228714\n";
-        assert!(Tables::may_be_table(t.as_bytes(), 12));
-        assert!(Tables::may_be_table(t.as_bytes(), 2));
+    fn local_tests_are_local() {
+        let t = "Just a line of prose, with a comma.\nAnother one.\n";
+        assert!(!Tables::may_be_row(t.as_bytes(), 40));
+        assert!(!Tables::may_be_header(t.as_bytes(), 0, 4));
+        let t = "Name,SSN\nAnn,536228714\nBo,536228715\n";
+        assert!(Tables::may_be_row(t.as_bytes(), 12));
+        assert!(Tables::may_be_row(t.as_bytes(), 28));
+        assert!(!Tables::may_be_row(t.as_bytes(), 2));
+        assert!(Tables::may_be_header(t.as_bytes(), 5, 8));
+        assert!(!Tables::may_be_header(t.as_bytes(), 9, 12));
+        let t = "| Name | SSN |\n|---|---|\n| Ann | 536228714 |\n";
+        assert!(Tables::may_be_row(t.as_bytes(), 35));
+        assert!(Tables::may_be_header(t.as_bytes(), 9, 12));
         // A line longer than MAX_LINE is never a row, and is not read to its ends.
         let long = format!("a,b\n{}\nc,d\n", ",".repeat(MAX_LINE + 10));
-        assert!(!Tables::may_be_table(long.as_bytes(), 100));
-        assert!(!Tables::may_be_table(b"", 0));
+        assert!(!Tables::may_be_row(long.as_bytes(), 100));
+        assert!(!Tables::may_be_header(long.as_bytes(), 0, 1));
+        assert!(!Tables::may_be_row(b"", 0));
     }
 
     #[test]
