@@ -7,7 +7,7 @@ use maildlp::limits::Limits;
 use maildlp::model::Confidence;
 use maildlp::scan::Scanner;
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 #[derive(Deserialize)]
@@ -25,6 +25,9 @@ struct Message {
     findings: Vec<String>,
     encrypted: Vec<String>,
     unscannable: bool,
+    /// Values counted per `kind@location`, when the count matters (`fixtures/tables/`).
+    #[serde(default)]
+    counts: BTreeMap<String, usize>,
 }
 
 #[test]
@@ -43,6 +46,13 @@ fn every_credential_fixture_gives_exactly_the_expected_findings() {
 #[test]
 fn every_context_fixture_gives_exactly_the_expected_findings() {
     check_dir("context");
+}
+
+/// `fixtures/tables/`: a column header labels every cell below it (CSV, TSV, xlsx, ods, HTML,
+/// `|` and aligned text tables, 60 rows each), and headers that label nothing (issue 9).
+#[test]
+fn every_table_fixture_gives_exactly_the_expected_findings() {
+    check_dir("tables");
 }
 
 /// `fixtures/evasion/` and every `fixtures/evasion-*/` (one per class of issue 13).
@@ -111,6 +121,19 @@ fn check_dir(name: &str) {
                 want.difference(&got).collect::<Vec<_>>(),
                 got.difference(&want).collect::<Vec<_>>()
             ));
+        }
+        for (key, &want) in &m.counts {
+            let count = report
+                .findings
+                .iter()
+                .find(|f| format!("{}@{}", f.kind, f.location) == *key)
+                .map_or(0, |f| f.count);
+            if count != want {
+                problems.push(format!(
+                    "{} {note}: {key} counts {count} values, expected {want}",
+                    m.file
+                ));
+            }
         }
         if got_enc != want_enc {
             problems.push(format!(

@@ -526,6 +526,10 @@ struct Markup {
     /// Which attribute values are text a person sees ([`visible_attributes`],
     /// [`odf_visible_attributes`]).
     attributes: Attributes,
+    /// Table rows whose `cell`s are laid out as one line of tab-separated cells, paragraphs
+    /// inside a cell joined by spaces, so that a header stays above its column (see
+    /// [`Row`]). Empty: `cell` just ends with a tab.
+    row: &'static [&'static [u8]],
 }
 
 #[derive(PartialEq, Eq)]
@@ -555,6 +559,7 @@ impl Markup {
         space: &[],
         every_element: false,
         attributes: Attributes::Ooxml,
+        row: &[b"tr"],
     };
     /// Excel 2003 XML: `Row`, `Cell`; comments and named ranges on lines of their own.
     const SPREADSHEET_2003: Markup = Markup {
@@ -564,6 +569,7 @@ impl Markup {
         space: &[],
         every_element: false,
         attributes: Attributes::None,
+        row: &[],
     };
     const DATA: Markup = Markup {
         line: &[],
@@ -572,15 +578,61 @@ impl Markup {
         space: &[],
         every_element: true,
         attributes: Attributes::None,
+        row: &[],
     };
     const ODF: Markup = Markup {
         line: &[b"p", b"h", b"line-break", b"table-row", b"list-item"],
-        cell: &[b"table-cell"],
+        cell: &[b"table-cell", b"covered-table-cell"],
         tab: &[b"tab"],
         space: &[b"s"],
         every_element: false,
         attributes: Attributes::Odf,
+        row: &[b"table-row"],
     };
+}
+
+/// Columns counted in one table row: bounds the tabs written for repeated empty cells.
+const MAX_ROW_COLUMNS: usize = 1_024;
+
+/// Where the text of a table row stands: cells seen (empty ones included) and tabs written.
+/// A cell with content gets the tabs of the empty cells before it, so trailing empty cells
+/// (a sheet's unused columns, `number-columns-repeated="1017"`) write nothing.
+#[derive(Default)]
+struct Row {
+    /// Open cell elements (a cell holds paragraphs, which then do not end the line).
+    depth: usize,
+    column: usize,
+    tabs: usize,
+}
+
+impl Row {
+    fn start(&mut self) {
+        *self = Row::default();
+    }
+
+    /// A cell with content starts: the tabs up to its column.
+    fn cell(&mut self, out: &mut String, repeated: usize) {
+        for _ in self.tabs..self.column {
+            out.push('\t');
+        }
+        self.tabs = self.tabs.max(self.column);
+        self.column = (self.column + repeated.max(1)).min(MAX_ROW_COLUMNS);
+        self.depth += 1;
+    }
+
+    /// Empty cells (`<table:table-cell table:number-columns-repeated="3"/>`): columns only.
+    fn empty(&mut self, repeated: usize) {
+        self.column = (self.column + repeated.max(1)).min(MAX_ROW_COLUMNS);
+    }
+}
+
+/// `number-columns-repeated` of an ODF cell (1 when absent).
+fn repeated(e: &quick_xml::events::BytesStart<'_>) -> usize {
+    e.attributes()
+        .flatten()
+        .find(|a| a.key.local_name().as_ref() == b"number-columns-repeated")
+        .and_then(|a| std::str::from_utf8(&a.value).ok()?.trim().parse().ok())
+        .unwrap_or(1)
 }
 
 /// All character data of an XML part, with line and cell breaks where the markup has them.
@@ -611,11 +663,17 @@ fn xml_text_parts(
     let mut in_binary = false;
     let mut base64_total = 0usize;
     let mut complete = true;
+    let mut row = Row::default();
     loop {
         match reader.read_event_into(&mut buf) {
             Ok(Event::Start(e)) => {
                 let local = e.local_name();
                 let name = local.as_ref();
+                if markup.row.contains(&name) {
+                    row.start();
+                } else if !markup.row.is_empty() && markup.cell.contains(&name) {
+                    row.cell(out, repeated(&e));
+                }
                 match markup.attributes {
                     Attributes::Ooxml => visible_attributes(name, &e, out),
                     Attributes::Odf => odf_visible_attributes(&e, out),
@@ -662,7 +720,11 @@ fn xml_text_parts(
                     Attributes::Odf => odf_visible_attributes(&e, out),
                     Attributes::None => {}
                 }
-                if markup.tab.contains(&name) || markup.cell.contains(&name) {
+                if !markup.row.is_empty() && markup.cell.contains(&name) {
+                    row.empty(repeated(&e));
+                } else if markup.row.contains(&name) {
+                    out.push('\n');
+                } else if markup.tab.contains(&name) || markup.cell.contains(&name) {
                     out.push('\t');
                 } else if markup.line.contains(&name) {
                     out.push('\n');
@@ -675,7 +737,15 @@ fn xml_text_parts(
                 let name = local.as_ref();
                 if BINARY_ELEMENTS.contains(&name) {
                     in_binary = false;
-                } else if markup.line.contains(&name) || markup.every_element {
+                } else if !markup.row.is_empty() && markup.cell.contains(&name) {
+                    row.depth = row.depth.saturating_sub(1);
+                } else if markup.line.contains(&name) && row.depth > 0 {
+                    // A paragraph inside a table cell: the cell goes on.
+                    out.push(' ');
+                } else if markup.line.contains(&name)
+                    || markup.row.contains(&name)
+                    || markup.every_element
+                {
                     out.push('\n');
                 } else if markup.cell.contains(&name) {
                     out.push('\t');
@@ -1196,6 +1266,25 @@ mod tests {
     }
 
     #[test]
+    fn odf_and_docx_table_rows_are_lines_and_cells_tabs() {
+        // A paragraph per cell, an empty cell inside the row, the unused columns repeated.
+        let xml = br#"<office:document-content xmlns:office="o" xmlns:table="t" xmlns:text="x"><office:body><office:spreadsheet><table:table><table:table-row><table:table-cell><text:p>Name</text:p></table:table-cell><table:table-cell/><table:table-cell><text:p>SSN</text:p><text:p>(no dashes)</text:p></table:table-cell><table:table-cell table:number-columns-repeated="1021"/></table:table-row><table:table-row><table:table-cell><text:p>Ann</text:p></table:table-cell><table:table-cell table:number-columns-repeated="1"/><table:table-cell><text:p>536228714</text:p></table:table-cell></table:table-row><table:table-row table:number-rows-repeated="1048574"><table:table-cell table:number-columns-repeated="1024"/></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#;
+        let mut out = String::new();
+        xml_text(xml, &Markup::ODF, &mut out);
+        let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
+        assert_eq!(
+            lines,
+            ["Name \t\tSSN (no dashes)", "Ann \t\t536228714", ""],
+            "{out:?}"
+        );
+        let xml = br#"<w:document xmlns:w="x"><w:body><w:tbl><w:tr><w:tc><w:p><w:r><w:t>Name</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>SSN</w:t></w:r></w:p></w:tc></w:tr><w:tr><w:tc><w:p><w:r><w:t>Ann</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>536228714</w:t></w:r></w:p></w:tc></w:tr></w:tbl><w:p><w:r><w:t>end</w:t></w:r></w:p></w:body></w:document>"#;
+        let mut out = String::new();
+        xml_text(xml, &Markup::OOXML, &mut out);
+        let lines: Vec<&str> = out.lines().map(str::trim_end).collect();
+        assert_eq!(lines, ["Name \tSSN", "Ann \t536228714", "end"], "{out:?}");
+    }
+
+    #[test]
     fn legacy_runs_find_ascii_and_utf16() {
         let mut bytes = vec![0u8, 1, 2];
         bytes.extend_from_slice(b"acct 12345678");
@@ -1237,7 +1326,8 @@ mod tests {
         let mut out = String::new();
         let odf = br#"<t:table-cell xmlns:t="t" t:formula="of:=&quot;5&quot;&amp;&quot;3&quot;"/>"#;
         xml_text(odf, &Markup::ODF, &mut out);
-        assert_eq!(out, "53\n\t");
+        // An empty cell of a table row writes no tab of its own (tables keep their columns).
+        assert_eq!(out, "53\n");
     }
 
     #[test]

@@ -337,22 +337,59 @@ const LINE_MARK: char = '\u{E001}';
 pub fn html_to_text(html: &str) -> String {
     let mut marked = String::with_capacity(html.len() + html.len() / 16);
     let mut rest = html;
+    // Inside a table cell, paragraphs and line breaks (Outlook writes `<td><p
+    // class=MsoNormal>`) do not end the row: their tags are renamed so that the converter
+    // ignores them, and a space keeps their words apart.
+    let mut in_cell = false;
     while let Some(pos) = rest.find('<') {
         marked.push_str(&rest[..pos]);
-        let tag = rest[pos + 1..]
+        let after = &rest[pos + 1..];
+        let closing = after.starts_with('/');
+        let name: Vec<u8> = after
             .bytes()
+            .skip(usize::from(closing))
             .take_while(|b| b.is_ascii_alphanumeric())
-            .take(8)
-            .map(|b| b.to_ascii_lowercase());
-        let name: Vec<u8> = tag.collect();
-        match name.as_slice() {
-            b"td" | b"th" => marked.push(CELL_MARK),
-            b"tr" | b"div" | b"li" | b"table" | b"h1" | b"h2" | b"h3" | b"h4" | b"h5" | b"h6"
-            | b"p" | b"pre" | b"blockquote" | b"dt" | b"dd" => marked.push(LINE_MARK),
+            .take(11)
+            .map(|b| b.to_ascii_lowercase())
+            .collect();
+        let block = matches!(
+            name.as_slice(),
+            b"div"
+                | b"li"
+                | b"h1"
+                | b"h2"
+                | b"h3"
+                | b"h4"
+                | b"h5"
+                | b"h6"
+                | b"p"
+                | b"pre"
+                | b"blockquote"
+                | b"dt"
+                | b"dd"
+                | b"br"
+        );
+        match (closing, name.as_slice()) {
+            (false, b"td" | b"th") => {
+                in_cell = true;
+                marked.push(CELL_MARK);
+            }
+            (true, b"td" | b"th") => in_cell = false,
+            (_, b"tr" | b"table") => {
+                in_cell = false;
+                if !closing {
+                    marked.push(LINE_MARK);
+                }
+            }
+            (false, n) if block && !in_cell && n != b"br" => marked.push(LINE_MARK),
             _ => {}
         }
-        marked.push('<');
-        rest = &rest[pos + 1..];
+        if in_cell && block {
+            marked.push_str(" <x-");
+        } else {
+            marked.push('<');
+        }
+        rest = after;
     }
     marked.push_str(rest);
     mail_parser::decoders::html::html_to_text(&marked)
@@ -525,6 +562,24 @@ mod tests {
         assert!(t.contains("jdoe\tpw1"), "{t:?}");
         assert_eq!(html_to_text("<b>123</b>-45-&#54;789").trim(), "123-45-6789");
         assert_eq!(html_to_text("a<div>b</div>").trim(), "a\nb");
+        // Outlook's paragraphs inside cells stay in their cell.
+        let t = html_to_text(
+            "<table><tr><td><p class=MsoNormal>Name</p></td><td><p>SSN</p></td></tr>\n<tr><td><p>Ann<br>Lee</p></td><td><div>536228714</div></td></tr></table><p>end</p>",
+        );
+        let rows: Vec<Vec<&str>> = t
+            .lines()
+            .map(|l| l.trim().split('\t').map(str::trim).collect())
+            .filter(|r: &Vec<&str>| r != &[""])
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                vec!["Name", "SSN"],
+                vec!["Ann Lee", "536228714"],
+                vec!["end"]
+            ],
+            "{t:?}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod context;
 mod keywords;
 mod numbers;
 mod spec;
+mod tables;
 pub mod validate;
 
 #[cfg(test)]
@@ -29,8 +30,10 @@ use regex_automata::{Input, MatchKind, PatternSet};
 use regex_syntax::hir::{Class, Hir, HirKind};
 use spec::Trigger;
 use std::borrow::Cow;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use tables::Tables;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 use validate::Validator;
 
@@ -77,6 +80,12 @@ pub const MAX_CANDIDATES_PER_PATTERN: usize = 1_000_000;
 pub const MAX_MATCHES_PER_PATTERN: usize = 100_000;
 /// Pending keyword windows merged in place once this many have piled up.
 const WINDOW_COMPACT: usize = 8_192;
+/// Keyword hits kept per text to look for keywords in table headers.
+const MAX_HEADER_HITS: usize = 4_096;
+/// (table column, pattern) pairs whose cells are presented with their header, per text.
+const MAX_HEADER_COLUMNS: usize = 64;
+/// Longest cell presented with its header.
+const MAX_TABLE_CELL: usize = 256;
 
 /// One compiled recogniser.
 #[derive(Debug)]
@@ -861,7 +870,8 @@ impl Detector {
     /// All matches in `text`, and whether a per-pattern limit cut the work short.
     pub fn find_all(&self, text: &str) -> Found {
         let b = text.as_bytes();
-        let mut cands = Candidates::new(self, text);
+        let tables = OnceCell::new();
+        let mut cands = Candidates::new(self, text, &tables);
         let mut links = Vec::new();
         self.keyword_candidates(b, &mut cands, &mut links);
         self.number_candidates(b, &mut cands);
@@ -961,6 +971,8 @@ impl Detector {
         // (pattern, from, to): where each keyword-triggered regex must run.
         let mut windows: Vec<(usize, usize, usize)> = Vec::new();
         let mut compact_at = WINDOW_COMPACT;
+        // Keywords that may be a column header: their column's cells are checked below.
+        let mut header_hits: Vec<(usize, usize, usize)> = Vec::new();
         kw.scan(b, |id, s, e| {
             let Some(uses) = self.keyword_uses.get(id) else {
                 return;
@@ -984,6 +996,9 @@ impl Detector {
                     let from = s.saturating_sub(p.search_before);
                     let to = e.saturating_add(p.search_after).min(b.len());
                     windows.push((pi, from, to));
+                    if header_hits.len() < MAX_HEADER_HITS {
+                        header_hits.push((pi, s, e));
+                    }
                     if windows.len() >= compact_at {
                         merge_windows(&mut windows);
                         // Next time only after the list has doubled: amortised O(n log n).
@@ -1002,6 +1017,55 @@ impl Detector {
                     cands.push((pi, s, e))
                 });
             }
+        }
+        if !header_hits.is_empty() {
+            self.table_candidates(b, &header_hits, cands);
+        }
+    }
+
+    /// Keywords in a table's header: each cell of that column is presented with its header
+    /// ("<header>: <cell>", in one reused buffer) to the keyword's pattern, and a value found
+    /// in the cell part is a candidate at the cell's place in the text. A text without tables
+    /// stops at the cheap local test.
+    fn table_candidates(
+        &self,
+        b: &[u8],
+        hits: &[(usize, usize, usize)],
+        cands: &mut Candidates<'_>,
+    ) {
+        let tables = cands.tables;
+        let mut done: HashSet<(usize, usize, usize)> = HashSet::new();
+        let mut buf: Vec<u8> = Vec::new();
+        for &(pi, s, e) in hits {
+            if !Tables::may_be_header(b, s, e) {
+                continue;
+            }
+            let t = tables.get_or_init(|| Tables::build(b));
+            let Some((region, col, (hs, he))) = t.header_cell_at(s, e) else {
+                continue;
+            };
+            if done.len() >= MAX_HEADER_COLUMNS || !done.insert((region, col, pi)) {
+                continue;
+            }
+            let p = &self.patterns[pi];
+            let (Some(re), Some(header)) = (&p.regex, b.get(hs..he)) else {
+                continue;
+            };
+            t.column_cells(b, region, col, |cs, ce| {
+                let Some(cell) = b.get(cs..ce).filter(|c| c.len() <= MAX_TABLE_CELL) else {
+                    return;
+                };
+                buf.clear();
+                buf.extend_from_slice(header);
+                buf.extend_from_slice(b": ");
+                let at = buf.len();
+                buf.extend_from_slice(cell);
+                regex_values(re, p.value_group, &buf, 0, buf.len(), |vs, ve| {
+                    if vs >= at {
+                        cands.push((pi, cs + vs - at, cs + ve - at));
+                    }
+                });
+            });
         }
     }
 
@@ -1047,6 +1111,7 @@ impl Detector {
         cands: &mut Vec<(usize, usize, usize)>,
         out: &mut Vec<(usize, usize, usize, Confidence)>,
         accepted: &mut [usize],
+        tables: &OnceCell<Tables>,
     ) -> bool {
         let b = text.as_bytes();
         cands.sort_unstable();
@@ -1072,7 +1137,7 @@ impl Detector {
                 {
                     continue;
                 }
-                let Some(confidence) = self.judge(p, b, s, e) else {
+                let Some(confidence) = self.judge(p, b, s, e, tables) else {
                     continue;
                 };
                 if accepted[pi] >= MAX_MATCHES_PER_PATTERN {
@@ -1093,7 +1158,17 @@ impl Detector {
     /// rules of `context.rs` (reach across the sentence, falling confidence, nearest wins). A
     /// keyword pattern's label is its keyword, inside its regex; its context words describe the
     /// topic ("bank", "username") and count anywhere within `window` bytes.
-    fn judge(&self, p: &Pattern, b: &[u8], s: usize, e: usize) -> Option<Confidence> {
+    ///
+    /// A table header above the value (`header_says`) labels it as if written next to it, when
+    /// no label is within `window`; a negative word in the header drops it.
+    fn judge(
+        &self,
+        p: &Pattern,
+        b: &[u8],
+        s: usize,
+        e: usize,
+        tables: &OnceCell<Tables>,
+    ) -> Option<Confidence> {
         // Labels only matter when they are required or raise the confidence.
         let wants = p.require_context || p.context_confidence != p.confidence;
         let labels = p.trigger != Trigger::Keyword;
@@ -1127,6 +1202,12 @@ impl Detector {
                 return None;
             }
         }
+        let near = label.is_some_and(|d| d <= p.window);
+        match self.header_says(p, b, s, e, near, tables) {
+            HeaderSays::Drop => return None,
+            HeaderSays::Label => return Some(p.context_confidence),
+            HeaderSays::Nothing => {}
+        }
         match label {
             None if p.require_context => None,
             None => Some(p.confidence),
@@ -1137,6 +1218,51 @@ impl Detector {
                 Some(context::graded(p.context_confidence, d, p.window))
             }
             Some(d) => Some(context::graded(p.context_confidence, d, p.window).max(p.confidence)),
+        }
+    }
+
+    /// What the header of a value's table column says (see `tables.rs`). When no context
+    /// word is near, a context word in the header cell labels the value (for a keyword
+    /// pattern, whose own label is the header, in the header line: "Routing" next to
+    /// "Account"); a negative word in the header cell drops it unless a context word is near.
+    /// Tables are built only when a value needs them and its line may be a table row.
+    fn header_says(
+        &self,
+        p: &Pattern,
+        b: &[u8],
+        s: usize,
+        e: usize,
+        near_context: bool,
+        tables: &OnceCell<Tables>,
+    ) -> HeaderSays {
+        let wants_context = (p.require_context || p.context_confidence != p.confidence)
+            && p.context.is_some()
+            && !near_context;
+        let negative = p.negative.as_ref().filter(|_| !near_context);
+        if (!wants_context && negative.is_none()) || !Tables::may_be_row(b, s) {
+            return HeaderSays::Nothing;
+        }
+        let t = tables.get_or_init(|| Tables::build(b));
+        let Some((hs, he)) = t.header(b, s, e) else {
+            return HeaderSays::Nothing;
+        };
+        let has = |set: &AhoCorasick, (from, to): (usize, usize)| {
+            b.get(from..to).is_some_and(|hay| {
+                set.find_iter(hay)
+                    .any(|m| bounded(b, from + m.start(), from + m.end()))
+            })
+        };
+        if negative.is_some_and(|n| has(n, (hs, he))) {
+            return HeaderSays::Drop;
+        }
+        let labels = if p.trigger == Trigger::Keyword {
+            t.header_line(s).unwrap_or((hs, he))
+        } else {
+            (hs, he)
+        };
+        match &p.context {
+            Some(c) if wants_context && has(c, labels) => HeaderSays::Label,
+            _ => HeaderSays::Nothing,
         }
     }
 
@@ -1187,6 +1313,15 @@ impl Detector {
     }
 }
 
+/// What a table header says about a value below it.
+enum HeaderSays {
+    Nothing,
+    /// A context word: the value is labelled.
+    Label,
+    /// A negative word: the value is not of this kind.
+    Drop,
+}
+
 /// What [`Detector::find_all`] found in one text.
 #[derive(Debug, Clone, Default)]
 pub struct Found {
@@ -1205,6 +1340,8 @@ pub struct Found {
 struct Candidates<'a> {
     detector: &'a Detector,
     text: &'a str,
+    /// The text's tables, built when a candidate first needs them.
+    tables: &'a OnceCell<Tables>,
     buf: Vec<(usize, usize, usize)>,
     /// Per pattern: candidates taken, values accepted.
     taken: Vec<usize>,
@@ -1214,11 +1351,12 @@ struct Candidates<'a> {
 }
 
 impl<'a> Candidates<'a> {
-    fn new(detector: &'a Detector, text: &'a str) -> Self {
+    fn new(detector: &'a Detector, text: &'a str, tables: &'a OnceCell<Tables>) -> Self {
         let n = detector.patterns.len();
         Candidates {
             detector,
             text,
+            tables,
             buf: Vec::new(),
             taken: vec![0; n],
             accepted: vec![0; n],
@@ -1246,9 +1384,13 @@ impl<'a> Candidates<'a> {
         if self.buf.is_empty() {
             return;
         }
-        let complete =
-            self.detector
-                .evaluate(self.text, &mut self.buf, &mut self.out, &mut self.accepted);
+        let complete = self.detector.evaluate(
+            self.text,
+            &mut self.buf,
+            &mut self.out,
+            &mut self.accepted,
+            self.tables,
+        );
         self.truncated |= !complete;
     }
 }

@@ -1072,11 +1072,14 @@ pub fn bank_account(text: &[u8], start: usize, end: usize) -> bool {
     if matches!(prev, Some(b'$')) {
         return false;
     }
+    // "1234.56", "1,234": an amount. A comma before more than 3 digits is the next cell of a
+    // CSV row ("58888327713,9223527"), not a thousands separator.
     let after = text.get(end..).unwrap_or(&[]);
-    if let [b'.' | b',', next, ..] = after
-        && next.is_ascii_digit()
-    {
-        return false;
+    if let [sep @ (b'.' | b','), rest @ ..] = after {
+        let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits > 0 && (*sep == b'.' || digits <= 3) {
+            return false;
+        }
     }
     // The nearest label before the value on its line decides what the number is.
     let near_start = start.saturating_sub(48);
@@ -1556,6 +1559,9 @@ mod tests {
         assert!(!bank_account(b"balance $ 4821.33", 10, 14));
         assert!(!bank_account(b"account 4821.33", 8, 12));
         assert!(!bank_account(b"account 2002", 8, 12));
+        assert!(!bank_account(b"account 48213,907", 8, 13));
+        // The next cell of a CSV row is not the rest of an amount.
+        assert!(bank_account(b"Ann,021000021,48213907,9223527", 14, 22));
     }
 
     #[test]

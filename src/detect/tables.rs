@@ -1,0 +1,705 @@
+//! Tables in a text: a column header labels every cell below it, however many rows down.
+//!
+//! The decoders keep tables tabular (spreadsheet rows are lines with tab-separated cells, HTML
+//! `<td>` become tabs), and CSV, TSV, `|` and space-aligned text tables are tabular as written.
+//! [`Tables::build`] finds their regions once per text, and only when a candidate needs it
+//! (see `Detector::header_says` and `Detector::table_candidates` in `mod.rs`): a text without
+//! tables pays nothing. Offsets are those of the text given: nothing is rewritten or copied.
+//!
+//! A region is a header line followed by at least one data row, split into cells by one
+//! separator: tab, `|`, `;`, `,` (a cell in double quotes may hold the separator), or columns
+//! aligned with two or more spaces. The first line is a header only if it looks like one: every
+//! non-empty cell at most [`MAX_HEADER_CELL`] bytes with no run of 4 digits, and a letter in
+//! the line. A table without such a line gives no labels.
+//!
+//! Bounded: lines longer than [`MAX_LINE`] are not table rows, rows have at most [`MAX_CELLS`]
+//! cells, at most [`MAX_REGIONS`] regions are kept, and building is one pass over the lines
+//! (each line split at most a few times), so work is linear in the text.
+
+use std::cell::RefCell;
+
+/// Lines longer than this are not table rows.
+pub const MAX_LINE: usize = 4_096;
+/// Cells per row; a line with more is not a table row.
+pub const MAX_CELLS: usize = 256;
+/// Longest header cell (bytes, trimmed).
+pub const MAX_HEADER_CELL: usize = 40;
+/// Regions kept per text.
+pub const MAX_REGIONS: usize = 10_000;
+
+/// How the cells of a region's lines are separated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sep {
+    Byte(u8),
+    /// Columns aligned with spaces: cells start at the header's column positions.
+    Aligned,
+}
+
+/// Separators tried, in this order.
+const SEPARATORS: [u8; 4] = [b'\t', b'|', b';', b','];
+
+#[derive(Debug)]
+struct Region {
+    /// The header line, without its line break.
+    header: (usize, usize),
+    /// From the first data row's start to the end of the last data row.
+    data: (usize, usize),
+    sep: Sep,
+    /// Header cells (trimmed byte spans of the text), in column order.
+    cells: Vec<(usize, usize)>,
+    /// Aligned: where each column starts, in bytes from the start of a line.
+    cols: Vec<usize>,
+}
+
+/// A data row split into cells: (line start, cell spans, whether they line up with the header).
+type SplitRow = (usize, Vec<(usize, usize)>, bool);
+
+/// The table regions of one text.
+#[derive(Debug, Default)]
+pub struct Tables {
+    regions: Vec<Region>,
+    /// The last data row split by [`Tables::header`]: (line start, cells, fits the header).
+    /// Candidates come sorted, so a row is split once per pattern however many values it holds.
+    cache: RefCell<Option<SplitRow>>,
+}
+
+/// The line holding byte `at`: (start, end without `\r\n`, start of the next line).
+fn line_around(b: &[u8], at: usize) -> (usize, usize, usize) {
+    let at = at.min(b.len());
+    let start = memchr::memrchr(b'\n', b.get(..at).unwrap_or(&[])).map_or(0, |p| p + 1);
+    line_from(b, start)
+}
+
+/// The line holding byte `at` if it is at most [`MAX_LINE`] bytes long (only that far is
+/// searched either way).
+fn short_line_around(b: &[u8], at: usize) -> Option<(usize, usize, usize)> {
+    let at = at.min(b.len());
+    let from = at.saturating_sub(MAX_LINE + 1);
+    let start = match memchr::memrchr(b'\n', b.get(from..at).unwrap_or(&[])) {
+        Some(p) => from + p + 1,
+        None if from == 0 => 0,
+        None => return None,
+    };
+    let to = (start + MAX_LINE + 2).min(b.len());
+    let (end, next) = match memchr::memchr(b'\n', b.get(start..to).unwrap_or(&[])) {
+        Some(p) => (start + p, start + p + 1),
+        None if to == b.len() => (b.len(), b.len()),
+        None => return None,
+    };
+    let end = if end > start && b.get(end - 1) == Some(&b'\r') {
+        end - 1
+    } else {
+        end
+    };
+    (end - start <= MAX_LINE).then_some((start, end, next))
+}
+
+/// The line starting at `start`: (start, end without `\r\n`, start of the next line).
+fn line_from(b: &[u8], start: usize) -> (usize, usize, usize) {
+    let rest = b.get(start..).unwrap_or(&[]);
+    let (mut end, next) = match memchr::memchr(b'\n', rest) {
+        Some(p) => (start + p, start + p + 1),
+        None => (b.len(), b.len()),
+    };
+    if end > start && b.get(end - 1) == Some(&b'\r') {
+        end -= 1;
+    }
+    (start, end, next)
+}
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\r' | b'\x0b' | b'\x0c')
+}
+
+fn blank(line: &[u8]) -> bool {
+    line.iter().all(|&c| is_space(c))
+}
+
+/// A rule line of a text or Markdown table: `----+----`, `|---|:--|`, `=====  ====`.
+fn is_rule(line: &[u8]) -> bool {
+    line.iter().any(|&c| matches!(c, b'-' | b'='))
+        && line
+            .iter()
+            .all(|&c| matches!(c, b'-' | b'=' | b'+' | b'|' | b':' | b' ' | b'\t'))
+}
+
+/// `b[s..e]` without surrounding white space.
+fn trim(b: &[u8], mut s: usize, mut e: usize) -> (usize, usize) {
+    while s < e && b.get(s).is_some_and(|&c| is_space(c)) {
+        s += 1;
+    }
+    while e > s && b.get(e - 1).is_some_and(|&c| is_space(c)) {
+        e -= 1;
+    }
+    (s, e)
+}
+
+/// Cells of the line `b[s..e]` separated by `sep` (trimmed spans; a cell in double quotes is
+/// its inside, and may hold the separator; `""` inside stays as written). False when the line
+/// has more than [`MAX_CELLS`] cells.
+fn split_bytes(b: &[u8], s: usize, e: usize, sep: u8, out: &mut Vec<(usize, usize)>) -> bool {
+    out.clear();
+    let quotes = sep != b'|';
+    let mut cell = s;
+    loop {
+        if out.len() >= MAX_CELLS {
+            return false;
+        }
+        let (ts, _) = trim(b, cell, e);
+        let rest = |from: usize| b.get(from..e).unwrap_or(&[]);
+        if quotes && b.get(ts) == Some(&b'"') && ts < e {
+            // Closing quote: a `"` not followed by another one.
+            let mut k = ts + 1;
+            let close = loop {
+                match memchr::memchr(b'"', rest(k)) {
+                    Some(p) if b.get(k + p + 1) == Some(&b'"') && k + p + 1 < e => k += p + 2,
+                    Some(p) => break Some(k + p),
+                    None => break None,
+                }
+            };
+            if let Some(close) = close {
+                out.push((ts + 1, close));
+                match memchr::memchr(sep, rest(close + 1)) {
+                    Some(p) => cell = close + 1 + p + 1,
+                    None => return true,
+                }
+                continue;
+            }
+        }
+        match memchr::memchr(sep, rest(cell)) {
+            Some(p) => {
+                out.push(trim(b, cell, cell + p));
+                cell += p + 1;
+            }
+            None => {
+                out.push(trim(b, cell, e));
+                return true;
+            }
+        }
+    }
+}
+
+/// Cells of an aligned header line `b[s..e]`: runs separated by two or more spaces (or a
+/// tab). Returns false when there are more than [`MAX_CELLS`].
+fn split_aligned(b: &[u8], s: usize, e: usize, out: &mut Vec<(usize, usize)>) -> bool {
+    out.clear();
+    let line = b.get(s..e).unwrap_or(&[]);
+    let mut i = 0;
+    while i < line.len() {
+        while line.get(i).is_some_and(|&c| is_space(c)) {
+            i += 1;
+        }
+        if i >= line.len() {
+            break;
+        }
+        let start = i;
+        // A cell ends at two spaces or a tab.
+        while let Some(&c) = line.get(i) {
+            let gap = c == b'\t' || (c == b' ' && line.get(i + 1).is_some_and(|&n| is_space(n)));
+            if gap {
+                break;
+            }
+            i += 1;
+        }
+        if out.len() >= MAX_CELLS {
+            return false;
+        }
+        out.push(trim(b, s + start, s + i));
+    }
+    true
+}
+
+/// Does the data line `b[s..e]` fit the aligned columns `cols`? Every column boundary falls on
+/// white space (no value crosses it), and a field starts at the column or after a wide gap.
+fn fits_aligned(b: &[u8], s: usize, e: usize, cols: &[usize]) -> bool {
+    let line = b.get(s..e).unwrap_or(&[]);
+    let at = |i: usize| line.get(i).copied();
+    let mut filled = 0;
+    for (k, &c) in cols.iter().enumerate() {
+        if k > 0 && c < line.len() {
+            let before = at(c - 1).is_some_and(is_space);
+            let wide = c < 2 || at(c - 2).is_some_and(is_space);
+            let starts = at(c).is_some_and(|x| !is_space(x));
+            if !before || !(wide || starts) {
+                return false;
+            }
+        }
+        let end = cols.get(k + 1).map_or(line.len(), |&n| n.min(line.len()));
+        if line.get(c.min(end)..end).is_some_and(|f| !blank(f)) {
+            filled += 1;
+        }
+    }
+    // Text before the first column is not a field of the table.
+    filled >= 2
+        && cols
+            .first()
+            .is_none_or(|&c| blank(line.get(..c.min(line.len())).unwrap_or(&[])))
+}
+
+/// Cells of an aligned data line: the trimmed part of each column.
+fn aligned_cells(b: &[u8], s: usize, e: usize, cols: &[usize], out: &mut Vec<(usize, usize)>) {
+    out.clear();
+    let len = e.saturating_sub(s);
+    for (k, &c) in cols.iter().enumerate() {
+        let end = cols
+            .get(k + 1)
+            .map_or(len, |&n| n.saturating_sub(1).min(len));
+        let c = c.min(len);
+        out.push(trim(b, s + c, s + end.max(c)));
+    }
+}
+
+/// Does this header line look like a header? Every non-empty cell short, without a run of 4
+/// digits; at least two non-empty cells; a letter somewhere.
+fn looks_like_header(b: &[u8], cells: &[(usize, usize)]) -> bool {
+    let mut named = 0;
+    let mut letter = false;
+    for &(s, e) in cells {
+        let cell = b.get(s..e).unwrap_or(&[]);
+        if cell.is_empty() {
+            continue;
+        }
+        if cell.len() > MAX_HEADER_CELL {
+            return false;
+        }
+        let mut run = 0;
+        for &c in cell {
+            run = if c.is_ascii_digit() { run + 1 } else { 0 };
+            if run >= 4 {
+                return false;
+            }
+            letter |= c.is_ascii_alphabetic() || c >= 0x80;
+        }
+        named += 1;
+    }
+    named >= 2 && letter
+}
+
+impl Tables {
+    /// Could the value at byte `at` be in a data row? Its line splits like the line above it
+    /// (or the line above a rule line): the same separator, as many cells, 2 or more. A cheap
+    /// local test, so that a text without tables never builds them.
+    pub fn may_be_row(b: &[u8], at: usize) -> bool {
+        let Some((s, e, _)) = short_line_around(b, at) else {
+            return false;
+        };
+        let mut above = match s.checked_sub(1).and_then(|p| short_line_around(b, p)) {
+            Some(l) => l,
+            None => return false,
+        };
+        if is_rule(b.get(above.0..above.1).unwrap_or(&[])) {
+            above = match above.0.checked_sub(1).and_then(|p| short_line_around(b, p)) {
+                Some(l) => l,
+                None => return false,
+            };
+        }
+        let line = b.get(s..e).unwrap_or(&[]);
+        let prev = b.get(above.0..above.1).unwrap_or(&[]);
+        if blank(line) || blank(prev) {
+            return false;
+        }
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        Self::separator(b, (above.0, above.1), (s, e), &mut x, &mut y).is_some()
+    }
+
+    /// Could a keyword at `b[s..e]` be a header cell? Its line looks like a header and the
+    /// line below (after a rule line) splits the same way. Local and cheap, as above.
+    pub fn may_be_header(b: &[u8], s: usize, e: usize) -> bool {
+        let Some((hs, he, next)) = short_line_around(b, s) else {
+            return false;
+        };
+        let Some(mut below) = (next < b.len())
+            .then(|| short_line_around(b, next))
+            .flatten()
+        else {
+            return false;
+        };
+        if is_rule(b.get(below.0..below.1).unwrap_or(&[])) && below.2 < b.len() {
+            below = match short_line_around(b, below.2) {
+                Some(l) => l,
+                None => return false,
+            };
+        }
+        if e > he || blank(b.get(below.0..below.1).unwrap_or(&[])) {
+            return false;
+        }
+        let (mut head, mut row) = (Vec::new(), Vec::new());
+        Self::separator(b, (hs, he), (below.0, below.1), &mut head, &mut row).is_some()
+            && looks_like_header(b, &head)
+            && head.iter().any(|&(cs, ce)| cs <= s && e <= ce)
+    }
+
+    /// The table regions of `b` that have a header line.
+    pub fn build(b: &[u8]) -> Tables {
+        let mut regions = Vec::new();
+        let mut head = Vec::new();
+        let mut row = Vec::new();
+        let mut pos = 0;
+        while pos < b.len() && regions.len() < MAX_REGIONS {
+            let (hs, he, next) = line_from(b, pos);
+            let hline = b.get(hs..he).unwrap_or(&[]);
+            if he - hs > MAX_LINE || blank(hline) || is_rule(hline) {
+                pos = next;
+                continue;
+            }
+            // The first data row: the next line, after a rule line if there is one.
+            let (mut ds, mut de, mut dnext) = line_from(b, next);
+            if next < b.len() && is_rule(b.get(ds..de).unwrap_or(&[])) {
+                (ds, de, dnext) = line_from(b, dnext);
+            }
+            let dline = b.get(ds..de).unwrap_or(&[]);
+            if ds >= b.len() || de - ds > MAX_LINE || blank(dline) {
+                pos = next;
+                continue;
+            }
+            let Some((sep, cols)) = Self::separator(b, (hs, he), (ds, de), &mut head, &mut row)
+            else {
+                pos = next;
+                continue;
+            };
+            // Data rows: while lines are split by the same separator (rule lines skipped).
+            let mut end = de;
+            let mut p = dnext;
+            while p < b.len() {
+                let (ls, le, ln) = line_from(b, p);
+                let line = b.get(ls..le).unwrap_or(&[]);
+                if le - ls > MAX_LINE || blank(line) {
+                    break;
+                }
+                let more = match sep {
+                    _ if is_rule(line) => true,
+                    Sep::Byte(d) => split_bytes(b, ls, le, d, &mut row) && row.len() >= 2,
+                    Sep::Aligned => fits_aligned(b, ls, le, &cols),
+                };
+                if !more {
+                    break;
+                }
+                end = le;
+                p = ln;
+            }
+            if looks_like_header(b, &head) {
+                regions.push(Region {
+                    header: (hs, he),
+                    data: (ds, end),
+                    sep,
+                    cells: head.clone(),
+                    cols,
+                });
+            }
+            // The rows of this region are not headers of another.
+            pos = if p > pos { p } else { next };
+        }
+        Tables {
+            regions,
+            cache: RefCell::new(None),
+        }
+    }
+
+    /// How a header line and the line below it are both split: the first separator that
+    /// splits both into the same number (2 or more) of cells, else aligned columns. `head`
+    /// gets the header's cells.
+    fn separator(
+        b: &[u8],
+        (hs, he): (usize, usize),
+        (ds, de): (usize, usize),
+        head: &mut Vec<(usize, usize)>,
+        row: &mut Vec<(usize, usize)>,
+    ) -> Option<(Sep, Vec<usize>)> {
+        let hline = b.get(hs..he).unwrap_or(&[]);
+        let dline = b.get(ds..de).unwrap_or(&[]);
+        for d in SEPARATORS {
+            if memchr::memchr(d, hline).is_none() || memchr::memchr(d, dline).is_none() {
+                continue;
+            }
+            if split_bytes(b, hs, he, d, head)
+                && split_bytes(b, ds, de, d, row)
+                && head.len() >= 2
+                && head.len() == row.len()
+            {
+                return Some((Sep::Byte(d), Vec::new()));
+            }
+        }
+        // Aligned: two or more cells in the header, a wide gap in the data row too.
+        if memchr::memmem::find(hline, b"  ").is_none()
+            || memchr::memmem::find(dline, b"  ").is_none()
+            || !split_aligned(b, hs, he, head)
+            || head.len() < 2
+        {
+            return None;
+        }
+        let cols: Vec<usize> = head.iter().map(|&(s, _)| s - hs).collect();
+        fits_aligned(b, ds, de, &cols).then_some((Sep::Aligned, cols))
+    }
+
+    /// Number of table regions with a header.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.regions.len()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.regions.is_empty()
+    }
+
+    /// The cells of the data row starting at `ls` (ending at `le`) of region `r`, and whether
+    /// they line up with the header's.
+    fn row_cells(
+        &self,
+        b: &[u8],
+        r: &Region,
+        ls: usize,
+        le: usize,
+        out: &mut Vec<(usize, usize)>,
+    ) -> bool {
+        match r.sep {
+            Sep::Byte(d) => split_bytes(b, ls, le, d, out) && out.len() == r.cells.len(),
+            Sep::Aligned => {
+                aligned_cells(b, ls, le, &r.cols, out);
+                fits_aligned(b, ls, le, &r.cols)
+            }
+        }
+    }
+
+    /// For a value at `b[s..e]` in a data row of a table, the span of its column's header
+    /// cell. None when the value is not in a table with a header, spans several cells, or its
+    /// row does not line up with the header.
+    pub fn header(&self, b: &[u8], s: usize, e: usize) -> Option<(usize, usize)> {
+        let r = self.region_of(s)?;
+        let region = self.regions.get(r)?;
+        if e > region.data.1 {
+            return None;
+        }
+        let (ls, le, _) = line_around(b, s);
+        if e > le {
+            return None;
+        }
+        let mut cache = self.cache.borrow_mut();
+        if cache.as_ref().is_none_or(|c| c.0 != ls) {
+            let mut cells = cache.take().map(|c| c.1).unwrap_or_default();
+            let fits = self.row_cells(b, region, ls, le, &mut cells);
+            *cache = Some((ls, cells, fits));
+        }
+        let (_, cells, fits) = cache.as_ref()?;
+        if !fits {
+            return None;
+        }
+        let k = cells.iter().position(|&(cs, ce)| cs <= s && e <= ce)?;
+        let h = *region.cells.get(k)?;
+        (h.1 > h.0).then_some(h)
+    }
+
+    /// The header line of the region whose data rows hold byte `s`.
+    pub fn header_line(&self, s: usize) -> Option<(usize, usize)> {
+        Some(self.regions.get(self.region_of(s)?)?.header)
+    }
+
+    /// Index of the region whose data rows hold byte `s`.
+    fn region_of(&self, s: usize) -> Option<usize> {
+        let i = self
+            .regions
+            .partition_point(|r| r.data.0 <= s)
+            .checked_sub(1)?;
+        (s < self.regions.get(i)?.data.1).then_some(i)
+    }
+
+    /// For a keyword at `b[s..e]` inside a header cell: (region, column, header cell span).
+    pub fn header_cell_at(&self, s: usize, e: usize) -> Option<(usize, usize, (usize, usize))> {
+        let i = self
+            .regions
+            .partition_point(|r| r.header.0 <= s)
+            .checked_sub(1)?;
+        let r = self.regions.get(i)?;
+        if e > r.header.1 {
+            return None;
+        }
+        let k = r.cells.iter().position(|&(cs, ce)| cs <= s && e <= ce)?;
+        Some((i, k, *r.cells.get(k)?))
+    }
+
+    /// Every data cell of column `col` of region `region` (rows that line up with the header),
+    /// as spans of the text, in order.
+    pub fn column_cells(
+        &self,
+        b: &[u8],
+        region: usize,
+        col: usize,
+        mut f: impl FnMut(usize, usize),
+    ) {
+        let Some(r) = self.regions.get(region) else {
+            return;
+        };
+        let mut cells = Vec::new();
+        let mut p = r.data.0;
+        while p < r.data.1 {
+            let (ls, le, next) = line_from(b, p);
+            if self.row_cells(b, r, ls, le, &mut cells)
+                && let Some(&(cs, ce)) = cells.get(col)
+                && ce > cs
+            {
+                f(cs, ce);
+            }
+            if next <= p {
+                break;
+            }
+            p = next;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn label<'a>(text: &'a str, value: &str, nth: usize) -> Option<&'a str> {
+        let b = text.as_bytes();
+        let s = text.match_indices(value).nth(nth)?.0;
+        let t = Tables::build(b);
+        t.header(b, s, s + value.len())
+            .map(|(hs, he)| &text[hs..he])
+    }
+
+    fn roster(sep: &str, rows: usize) -> String {
+        let mut t = format!("Name{sep}Routing{sep}Bin\n");
+        for i in 0..rows {
+            t.push_str(&format!(
+                "Person {i}{sep}0210000{:02}{sep}4{:08}\n",
+                i % 100,
+                i
+            ));
+        }
+        t
+    }
+
+    #[test]
+    fn each_separator_labels_rows_far_below() {
+        for sep in ["\t", "|", ";", ",", " | "] {
+            let t = roster(sep, 60);
+            assert_eq!(label(&t, "021000055", 0), Some("Routing"), "{sep:?}");
+            assert_eq!(label(&t, "400000055", 0), Some("Bin"), "{sep:?}");
+            assert_eq!(label(&t, "Person 59", 0), Some("Name"), "{sep:?}");
+        }
+    }
+
+    #[test]
+    fn markdown_and_bordered_tables() {
+        let t = "| Name | SSN |\n|------|-----|\n| Ann | 536228714 |\n| Bo | 536228715 |\n";
+        assert_eq!(label(t, "536228715", 0), Some("SSN"));
+        let t = "+------+-----------+\n| Name | SSN       |\n+------+-----------+\n| Ann  | 536228714 |\n";
+        assert_eq!(label(t, "536228714", 0), Some("SSN"));
+    }
+
+    #[test]
+    fn aligned_columns() {
+        let mut t = String::from("Name        Routing      Account\n");
+        t.push_str("----        -------      -------\n");
+        for i in 0..55 {
+            t.push_str(&format!("Person {i:<5}021000{i:03}    88{i:06}\n"));
+        }
+        assert_eq!(label(&t, "021000054", 0), Some("Routing"));
+        assert_eq!(label(&t, "88000054", 0), Some("Account"));
+        // Right-aligned numbers under a left-aligned header still fall in the column.
+        let t = "Item      Amount     SSN\nPaper       12.00    536228714\nInk          8.50    536228715\n";
+        assert_eq!(label(t, "536228715", 0), Some("SSN"));
+        // Prose with double spaces is not a table.
+        let t = "Hello  there, this is  a note.\nWe met at 536228714 on  Monday.\n";
+        assert_eq!(label(t, "536228714", 0), None);
+    }
+
+    #[test]
+    fn quoted_csv_cells() {
+        let t = "\"Last, First\",\"SSN\",Note\n\"Doe, Jane\",\"536228714\",ok\n\"Roe, Ray\",536228715,\"a, b\"\n";
+        assert_eq!(label(t, "536228714", 0), Some("SSN"));
+        assert_eq!(label(t, "536228715", 0), Some("SSN"));
+        assert_eq!(label(t, "Roe, Ray", 0), Some("Last, First"));
+        assert_eq!(label(t, "a, b", 0), Some("Note"));
+        // An escaped quote stays inside its cell.
+        let t = "Name,SSN\n\"say \"\"hi\"\", ok\",536228714\n";
+        assert_eq!(label(t, "536228714", 0), Some("SSN"));
+    }
+
+    #[test]
+    fn header_detection() {
+        // No header: the first line is data.
+        let t = "Jane,536228714,4821\nJohn,536228715,4822\n";
+        assert_eq!(label(t, "536228715", 0), None);
+        assert!(Tables::build(t.as_bytes()).is_empty());
+        // A long first cell is a sentence, not a header.
+        let t = "This line is a sentence that is far too long to be a header,SSN\nx,536228714\n";
+        assert_eq!(label(t, "536228714", 0), None);
+        // Rows that do not line up get no label; the rows after them still do.
+        let t = "Name,SSN\nAnn,536228714\nDoe, Jane,536228715\nBo,536228716\n";
+        assert_eq!(label(t, "536228715", 0), None);
+        assert_eq!(label(t, "536228716", 0), Some("SSN"));
+        // A blank line ends the table.
+        let t = "Name,SSN\nAnn,536228714\n\nBo,536228716\n";
+        assert_eq!(label(t, "536228716", 0), None);
+        // Values on the header line, and values spanning two cells, have no header.
+        let t = "Name,SSN 536228714\nAnn,536228715\n";
+        assert_eq!(label(t, "536228714", 0), None);
+        let t = "Name,SSN\nAnn,536228715\n";
+        assert_eq!(label(t, "Ann,536228715", 0), None);
+    }
+
+    #[test]
+    fn header_cells_and_columns() {
+        let t = "Employee,MRN,Note\r\nAnn,MR4821,x\r\nBo,MR4822,y\r\n";
+        let b = t.as_bytes();
+        let tables = Tables::build(b);
+        let s = t.find("MRN").unwrap_or(0);
+        let (r, col, (hs, he)) = tables.header_cell_at(s, s + 3).expect("header cell");
+        assert_eq!(&t[hs..he], "MRN");
+        let mut got = Vec::new();
+        tables.column_cells(b, r, col, |s, e| got.push(&t[s..e]));
+        assert_eq!(got, ["MR4821", "MR4822"]);
+        assert_eq!(
+            tables.header_line(t.find("MR4822").unwrap_or(0)),
+            Some((0, 17))
+        );
+        let ann = t.find("Ann").unwrap_or(0);
+        assert!(tables.header_cell_at(ann, ann + 3).is_none());
+    }
+
+    #[test]
+    fn local_tests_are_local() {
+        let t = "Just a line of prose, with a comma.\nAnother one.\n";
+        assert!(!Tables::may_be_row(t.as_bytes(), 40));
+        assert!(!Tables::may_be_header(t.as_bytes(), 0, 4));
+        let t = "Name,SSN\nAnn,536228714\nBo,536228715\n";
+        assert!(Tables::may_be_row(t.as_bytes(), 12));
+        assert!(Tables::may_be_row(t.as_bytes(), 28));
+        assert!(!Tables::may_be_row(t.as_bytes(), 2));
+        assert!(Tables::may_be_header(t.as_bytes(), 5, 8));
+        assert!(!Tables::may_be_header(t.as_bytes(), 9, 12));
+        let t = "| Name | SSN |\n|---|---|\n| Ann | 536228714 |\n";
+        assert!(Tables::may_be_row(t.as_bytes(), 35));
+        assert!(Tables::may_be_header(t.as_bytes(), 9, 12));
+        // A line longer than MAX_LINE is never a row, and is not read to its ends.
+        let long = format!("a,b\n{}\nc,d\n", ",".repeat(MAX_LINE + 10));
+        assert!(!Tables::may_be_row(long.as_bytes(), 100));
+        assert!(!Tables::may_be_header(long.as_bytes(), 0, 1));
+        assert!(!Tables::may_be_row(b"", 0));
+    }
+
+    #[test]
+    fn hostile_input_is_bounded() {
+        let started = std::time::Instant::now();
+        // 1 MB of pipes: lines of more than MAX_CELLS cells are not rows.
+        let pipes = "|".repeat(1 << 20);
+        let t = Tables::build(pipes.as_bytes());
+        assert!(t.is_empty());
+        // Many short lines of pipes: cells, but no header.
+        let short = "|||\n".repeat(1 << 18);
+        assert!(Tables::build(short.as_bytes()).is_empty());
+        // One huge line.
+        let huge = format!("Name,SSN{}\n1,2\n", ",x".repeat(1 << 19));
+        assert!(Tables::build(huge.as_bytes()).is_empty());
+        // An unclosed quote on every line.
+        let quotes = "A,\"B\n\"1,2\n".repeat(1 << 16);
+        let _ = Tables::build(quotes.as_bytes());
+        // Many tiny tables: regions are capped.
+        let many = "A,B\n1,2\n\n".repeat(MAX_REGIONS + 100);
+        assert_eq!(Tables::build(many.as_bytes()).len(), MAX_REGIONS);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+}
