@@ -1,7 +1,14 @@
-//! Throughput of `Detector::find`: on the decoded text of real benign mail (ham-dev), and on a
-//! synthetic text dense with sensitive values.
+//! Throughput of `Detector::find`: on the decoded text of real benign mail (ham-dev): one
+//! ordinary part (the median one of 1 KB or more), every part one by one, all parts as one
+//! text; and on a synthetic text dense with sensitive values (numbers every few words).
 //!
 //! `cargo bench --bench detect -- --warm-up-time 1 --measurement-time 3`
+//!
+//! For instruction counts (stable on a loaded machine), `DETECT_PROFILE=<name>:<rounds>` runs
+//! one workload (`ham_dev_segments`, `ham_dev_joined` or `dense_synthetic`) once to warm the
+//! regex caches and then `rounds` times through `profiled()`, without criterion:
+//! `DETECT_PROFILE=dense_synthetic:5 valgrind --tool=callgrind --toggle-collect='detect::profiled'
+//! target/release/deps/detect-<hash>`; instructions per byte = Ir ÷ (rounds × bytes printed).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use maildlp::decode::{self, Ctx, Sink};
@@ -106,7 +113,51 @@ fn dense_text() -> String {
     s
 }
 
+/// One pass of `detector.find` over `texts` (kept out of line so callgrind can count it alone).
+#[inline(never)]
+fn profiled(detector: &Detector, texts: &[String]) -> usize {
+    texts
+        .iter()
+        .map(|t| detector.find(black_box(t)).len())
+        .sum()
+}
+
+/// `DETECT_PROFILE=<name>:<rounds>`: run one workload without criterion (see the top).
+fn profile(spec: &str) {
+    let (name, rounds) = spec.split_once(':').unwrap_or((spec, "10"));
+    let rounds: usize = rounds.parse().unwrap_or(10);
+    let detector = Detector::new(&[]).expect("built-in patterns load");
+    let ham = || -> Vec<String> {
+        ham_texts()
+            .iter()
+            .map(|t| normalize(t).into_owned())
+            .collect()
+    };
+    let texts = match name {
+        "ham_dev_segments" => ham(),
+        "ham_dev_joined" => vec![ham().join("\n")],
+        "dense_synthetic" => vec![dense_text()],
+        other => {
+            eprintln!("DETECT_PROFILE: unknown workload {other:?}");
+            return;
+        }
+    };
+    let bytes: usize = texts.iter().map(String::len).sum();
+    let mut found = texts.iter().map(|t| detector.find(t).len()).sum::<usize>();
+    for _ in 0..rounds {
+        found += profiled(&detector, &texts);
+    }
+    println!(
+        "{name}: {} texts, {bytes} bytes, {rounds} rounds, {found} matches",
+        texts.len()
+    );
+}
+
 fn bench(c: &mut Criterion) {
+    if let Ok(spec) = std::env::var("DETECT_PROFILE") {
+        profile(&spec);
+        return;
+    }
     let detector = Detector::new(&[]).expect("built-in patterns load");
     let raw = ham_texts();
     let texts: Vec<String> = raw.iter().map(|t| normalize(t).into_owned()).collect();
@@ -122,7 +173,15 @@ fn bench(c: &mut Criterion) {
                     .sum::<usize>()
             })
         });
-        g.throughput(Throughput::Bytes(total as u64));
+        // One ordinary part: the text of median length among those of 1 KB or more.
+        let mut sized: Vec<&String> = texts.iter().filter(|t| t.len() >= 1024).collect();
+        sized.sort_by_key(|t| t.len());
+        if let Some(part) = sized.get(sized.len() / 2) {
+            g.throughput(Throughput::Bytes(part.len() as u64));
+            g.bench_function("ham_dev_median_part", |b| {
+                b.iter(|| detector.find(black_box(part)).len())
+            });
+        }
         g.throughput(Throughput::Bytes(total as u64));
         g.bench_function("ham_dev_segments", |b| {
             b.iter(|| {

@@ -970,6 +970,10 @@ impl Detector {
         };
         // (pattern, from, to): where each keyword-triggered regex must run.
         let mut windows: Vec<(usize, usize, usize)> = Vec::new();
+        // Per pattern, its last window in `windows`: keywords come in the order of their ends,
+        // so a window that overlaps the pattern's previous one is merged into it at once (the
+        // same union `merge_windows` makes, with far fewer windows to sort).
+        let mut last: Vec<usize> = Vec::new();
         let mut compact_at = WINDOW_COMPACT;
         // Keywords that may be a column header: their column's cells are checked below.
         let mut header_hits: Vec<(usize, usize, usize)> = Vec::new();
@@ -995,12 +999,28 @@ impl Detector {
                 if p.regex.is_some() {
                     let from = s.saturating_sub(p.search_before);
                     let to = e.saturating_add(p.search_after).min(b.len());
+                    if last.is_empty() {
+                        last.resize(self.patterns.len(), usize::MAX);
+                    }
+                    if let Some(w) = last.get(pi).and_then(|&i| windows.get_mut(i))
+                        && w.0 == pi
+                        && from <= w.2
+                        && w.1 <= to
+                    {
+                        w.1 = w.1.min(from);
+                        w.2 = w.2.max(to);
+                        continue;
+                    }
+                    if let Some(l) = last.get_mut(pi) {
+                        *l = windows.len();
+                    }
                     windows.push((pi, from, to));
                     if header_hits.len() < MAX_HEADER_HITS {
                         header_hits.push((pi, s, e));
                     }
                     if windows.len() >= compact_at {
                         merge_windows(&mut windows);
+                        last.fill(usize::MAX);
                         // Next time only after the list has doubled: amortised O(n log n).
                         compact_at = (2 * windows.len()).max(WINDOW_COMPACT);
                     }
@@ -1346,6 +1366,8 @@ struct Candidates<'a> {
     /// Per pattern: candidates taken, values accepted.
     taken: Vec<usize>,
     accepted: Vec<usize>,
+    /// How many patterns there are (the length of `taken` and `accepted` once in use).
+    patterns: usize,
     out: Vec<(usize, usize, usize, Confidence)>,
     truncated: bool,
 }
@@ -1358,14 +1380,20 @@ impl<'a> Candidates<'a> {
             text,
             tables,
             buf: Vec::new(),
-            taken: vec![0; n],
-            accepted: vec![0; n],
+            // Sized at the first candidate: most texts have none.
+            taken: Vec::new(),
+            accepted: Vec::new(),
+            patterns: n,
             out: Vec::new(),
             truncated: false,
         }
     }
 
     fn push(&mut self, c: (usize, usize, usize)) {
+        if self.taken.is_empty() {
+            self.taken.resize(self.patterns, 0);
+            self.accepted.resize(self.patterns, 0);
+        }
         let Some(taken) = self.taken.get_mut(c.0) else {
             return;
         };
