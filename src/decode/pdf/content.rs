@@ -31,6 +31,21 @@ pub(super) struct GState {
     pub(super) leading: f64,
 }
 
+impl GState {
+    /// The state a page or an annotation's appearance starts drawing in (PDF 32000 §8.4.1).
+    pub(super) fn initial() -> GState {
+        GState {
+            ctm: IDENTITY,
+            font: None,
+            size: 12.0,
+            char_spacing: 0.0,
+            word_spacing: 0.0,
+            h_scale: 1.0,
+            leading: 0.0,
+        }
+    }
+}
+
 pub(super) struct Extractor<'d, 'b> {
     pub(super) doc: &'d Pdf,
     pub(super) budget: &'b mut Budget,
@@ -97,15 +112,7 @@ impl Extractor<'_, '_> {
                 }
             }
             let mut page_text = PageText::default();
-            let mut state = GState {
-                ctm: IDENTITY,
-                font: None,
-                size: 12.0,
-                char_spacing: 0.0,
-                word_spacing: 0.0,
-                h_scale: 1.0,
-                leading: 0.0,
-            };
+            let mut state = GState::initial();
             self.run(&content, resources.as_ref(), &mut state, &mut page_text, 0);
             let mut page_text = page_text.out;
             self.annotations(page, &mut page_text);

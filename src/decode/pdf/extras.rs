@@ -58,15 +58,7 @@ impl Extractor<'_, '_> {
         let mut resources = Dict::new();
         resources.insert(b"XObject".to_vec(), Obj::Dict(Box::new(xobjects)));
         let mut text = PageText::default();
-        let mut state = GState {
-            ctm: IDENTITY,
-            font: None,
-            size: 12.0,
-            char_spacing: 0.0,
-            word_spacing: 0.0,
-            h_scale: 1.0,
-            leading: 0.0,
-        };
+        let mut state = GState::initial();
         self.form(b"AP", Some(&resources), &mut state, &mut text, 0);
         text.out
     }
