@@ -30,7 +30,6 @@ use regex_automata::{Input, MatchKind, PatternSet};
 use regex_syntax::hir::{Class, Hir, HirKind};
 use spec::Trigger;
 use std::borrow::Cow;
-use std::cell::OnceCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use tables::Tables;
@@ -870,7 +869,7 @@ impl Detector {
     /// All matches in `text`, and whether a per-pattern limit cut the work short.
     pub fn find_all(&self, text: &str) -> Found {
         let b = text.as_bytes();
-        let tables = OnceCell::new();
+        let tables = Tables::default();
         let mut cands = Candidates::new(self, text, &tables);
         let mut links = Vec::new();
         self.keyword_candidates(b, &mut cands, &mut links);
@@ -977,6 +976,8 @@ impl Detector {
         let mut compact_at = WINDOW_COMPACT;
         // Keywords that may be a column header: their column's cells are checked below.
         let mut header_hits: Vec<(usize, usize, usize)> = Vec::new();
+        // Per pattern, the end of its last hit in `header_hits`.
+        let mut last_header: Vec<usize> = Vec::new();
         kw.scan(b, |id, s, e| {
             let Some(uses) = self.keyword_uses.get(id) else {
                 return;
@@ -997,6 +998,23 @@ impl Detector {
                     continue;
                 }
                 if p.regex.is_some() {
+                    // Every whole-word hit (not only a window's first: "pass" inside
+                    // "Password" opens the window, "password" is the header word).
+                    // One per pattern and line is enough (the header test is per line).
+                    if header_hits.len() < MAX_HEADER_HITS && header_word(b, s, e) {
+                        if last_header.is_empty() {
+                            last_header.resize(self.patterns.len(), usize::MAX);
+                        }
+                        let same_line = last_header.get(pi).is_some_and(|&prev| {
+                            prev <= s && memchr::memchr(b'\n', &b[prev..s]).is_none()
+                        });
+                        if !same_line {
+                            header_hits.push((pi, s, e));
+                            if let Some(l) = last_header.get_mut(pi) {
+                                *l = e;
+                            }
+                        }
+                    }
                     let from = s.saturating_sub(p.search_before);
                     let to = e.saturating_add(p.search_after).min(b.len());
                     if last.is_empty() {
@@ -1015,9 +1033,6 @@ impl Detector {
                         *l = windows.len();
                     }
                     windows.push((pi, from, to));
-                    if header_hits.len() < MAX_HEADER_HITS {
-                        header_hits.push((pi, s, e));
-                    }
                     if windows.len() >= compact_at {
                         merge_windows(&mut windows);
                         last.fill(usize::MAX);
@@ -1054,24 +1069,36 @@ impl Detector {
         cands: &mut Candidates<'_>,
     ) {
         let tables = cands.tables;
-        let mut done: HashSet<(usize, usize, usize)> = HashSet::new();
+        let mut done: HashSet<(usize, usize, usize, usize)> = HashSet::new();
         let mut buf: Vec<u8> = Vec::new();
+        // The end of the last line found not to be a header line: keywords before it are
+        // skipped (hits come in text order, many on the same line).
+        let mut plain_until = 0;
         for &(pi, s, e) in hits {
-            if !Tables::may_be_header(b, s, e) {
+            if s < plain_until {
                 continue;
             }
-            let t = tables.get_or_init(|| Tables::build(b));
-            let Some((region, col, (hs, he))) = t.header_cell_at(s, e) else {
+            match Tables::header_check(b, s, e) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(end) => {
+                    plain_until = end;
+                    continue;
+                }
+            }
+            let Some(cell) = tables.header_cell_at(b, s, e) else {
                 continue;
             };
-            if done.len() >= MAX_HEADER_COLUMNS || !done.insert((region, col, pi)) {
+            let (hs, he) = cell.span;
+            let (block, region, col) = cell.key();
+            if done.len() >= MAX_HEADER_COLUMNS || !done.insert((block, region, col, pi)) {
                 continue;
             }
             let p = &self.patterns[pi];
             let (Some(re), Some(header)) = (&p.regex, b.get(hs..he)) else {
                 continue;
             };
-            t.column_cells(b, region, col, |cs, ce| {
+            Tables::column_cells(b, &cell, |cs, ce| {
                 let Some(cell) = b.get(cs..ce).filter(|c| c.len() <= MAX_TABLE_CELL) else {
                     return;
                 };
@@ -1131,7 +1158,7 @@ impl Detector {
         cands: &mut Vec<(usize, usize, usize)>,
         out: &mut Vec<(usize, usize, usize, Confidence)>,
         accepted: &mut [usize],
-        tables: &OnceCell<Tables>,
+        tables: &Tables,
     ) -> bool {
         let b = text.as_bytes();
         cands.sort_unstable();
@@ -1187,7 +1214,7 @@ impl Detector {
         b: &[u8],
         s: usize,
         e: usize,
-        tables: &OnceCell<Tables>,
+        tables: &Tables,
     ) -> Option<Confidence> {
         // Labels only matter when they are required or raise the confidence.
         let wants = p.require_context || p.context_confidence != p.confidence;
@@ -1253,7 +1280,7 @@ impl Detector {
         s: usize,
         e: usize,
         near_context: bool,
-        tables: &OnceCell<Tables>,
+        tables: &Tables,
     ) -> HeaderSays {
         let wants_context = (p.require_context || p.context_confidence != p.confidence)
             && p.context.is_some()
@@ -1262,7 +1289,7 @@ impl Detector {
         if (!wants_context && negative.is_none()) || !Tables::may_be_row(b, s) {
             return HeaderSays::Nothing;
         }
-        let t = tables.get_or_init(|| Tables::build(b));
+        let t = tables;
         let Some((hs, he)) = t.header(b, s, e) else {
             return HeaderSays::Nothing;
         };
@@ -1276,7 +1303,7 @@ impl Detector {
             return HeaderSays::Drop;
         }
         let labels = if p.trigger == Trigger::Keyword {
-            t.header_line(s).unwrap_or((hs, he))
+            t.header_line(b, s).unwrap_or((hs, he))
         } else {
             (hs, he)
         };
@@ -1361,7 +1388,7 @@ struct Candidates<'a> {
     detector: &'a Detector,
     text: &'a str,
     /// The text's tables, built when a candidate first needs them.
-    tables: &'a OnceCell<Tables>,
+    tables: &'a Tables,
     buf: Vec<(usize, usize, usize)>,
     /// Per pattern: candidates taken, values accepted.
     taken: Vec<usize>,
@@ -1373,7 +1400,7 @@ struct Candidates<'a> {
 }
 
 impl<'a> Candidates<'a> {
-    fn new(detector: &'a Detector, text: &'a str, tables: &'a OnceCell<Tables>) -> Self {
+    fn new(detector: &'a Detector, text: &'a str, tables: &'a Tables) -> Self {
         let n = detector.patterns.len();
         Candidates {
             detector,
@@ -1505,6 +1532,19 @@ fn bounded(b: &[u8], s: usize, e: usize) -> bool {
 
 /// A number that is a piece of a longer dashed/dotted/slashed token ("1-123-45-6789-2",
 /// "/path/4111111111111111") is not a value on its own.
+/// Could the keyword at `b[s..e]` be in a column header? It is a label, starting with a letter
+/// and no URL ("http://" opens the URL-password pattern's window, not a column), and it starts
+/// a word: a keyword inside a word ("tin" in "voting") labels no column, and such hits are
+/// common in prose. (It may end inside one: "pass" is a password pattern's keyword in
+/// "Password".)
+fn header_word(b: &[u8], s: usize, e: usize) -> bool {
+    let alnum = |i: usize| b.get(i).is_some_and(u8::is_ascii_alphanumeric);
+    let word = b.get(s..e).unwrap_or(&[]);
+    word.first().is_some_and(u8::is_ascii_alphabetic)
+        && memchr::memmem::find(word, b"//").is_none()
+        && !s.checked_sub(1).is_some_and(alnum)
+}
+
 fn is_fragment(b: &[u8], s: usize, e: usize) -> bool {
     let joiner = |c: Option<&u8>| matches!(c, Some(b'-' | b'.' | b'/' | b'_'));
     let alnum = |c: Option<&u8>| c.is_some_and(u8::is_ascii_alphanumeric);

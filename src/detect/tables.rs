@@ -16,7 +16,8 @@
 //! cells, at most [`MAX_REGIONS`] regions are kept, and building is one pass over the lines
 //! (each line split at most a few times), so work is linear in the text.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 /// Lines longer than this are not table rows.
 pub const MAX_LINE: usize = 4_096;
@@ -38,7 +39,7 @@ enum Sep {
 /// Separators tried, in this order.
 const SEPARATORS: [u8; 4] = [b'\t', b'|', b';', b','];
 
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 struct Region {
     /// The header line, without its line break.
     header: (usize, usize),
@@ -54,13 +55,42 @@ struct Region {
 /// A data row split into cells: (line start, cell spans, whether they line up with the header).
 type SplitRow = (usize, Vec<(usize, usize)>, bool);
 
-/// The table regions of one text.
+/// A run of lines between blank (or over-long) lines, and its table regions.
+#[derive(Debug)]
+struct Block {
+    start: usize,
+    end: usize,
+    /// Sorted by position.
+    regions: Vec<Region>,
+}
+
+/// The table regions of one text, found block by block as candidates ask for them: only the
+/// lines around a value or keyword are read, never the whole text for one value.
 #[derive(Debug, Default)]
 pub struct Tables {
-    regions: Vec<Region>,
+    /// Blocks read so far, sorted by start, disjoint.
+    blocks: RefCell<Vec<Rc<Block>>>,
+    /// Regions kept so far in all blocks (at most [`MAX_REGIONS`]).
+    kept: Cell<usize>,
     /// The last data row split by [`Tables::header`]: (line start, cells, fits the header).
     /// Candidates come sorted, so a row is split once per pattern however many values it holds.
     cache: RefCell<Option<SplitRow>>,
+}
+
+/// A header cell holding a keyword: which column of which table, and the cell's span.
+#[derive(Debug)]
+pub struct HeaderCell {
+    block: Rc<Block>,
+    region: usize,
+    col: usize,
+    pub span: (usize, usize),
+}
+
+impl HeaderCell {
+    /// Identifies the column within the text.
+    pub fn key(&self) -> (usize, usize, usize) {
+        (self.block.start, self.region, self.col)
+    }
 }
 
 /// The line holding byte `at`: (start, end without `\r\n`, start of the next line).
@@ -117,10 +147,33 @@ fn blank(line: &[u8]) -> bool {
 
 /// A rule line of a text or Markdown table: `----+----`, `|---|:--|`, `=====  ====`.
 fn is_rule(line: &[u8]) -> bool {
-    line.iter().any(|&c| matches!(c, b'-' | b'='))
-        && line
-            .iter()
-            .all(|&c| matches!(c, b'-' | b'=' | b'+' | b'|' | b':' | b' ' | b'\t'))
+    // `all` first: it stops at the first letter of an ordinary line.
+    line.iter()
+        .all(|&c| matches!(c, b'-' | b'=' | b'+' | b'|' | b':' | b' ' | b'\t'))
+        && line.iter().any(|&c| matches!(c, b'-' | b'='))
+}
+
+/// Could `b[s..e]` be inside a header cell? Within [`MAX_HEADER_CELL`] bytes on each side
+/// there is a cell edge: a line break, the text's end, a separator, or two spaces. A word in a
+/// long run of prose is not (the usual case, decided in a few dozen bytes, before any line is
+/// looked for).
+fn short_cell_around(b: &[u8], s: usize, e: usize) -> bool {
+    // One tight loop per side (this runs for many keywords of ordinary prose).
+    let edge_in = |part: &[u8]| {
+        let mut space = false;
+        for &c in part {
+            if matches!(c, b'\t' | b'|' | b';' | b',' | b'\n' | b'\r') || (space && c == b' ') {
+                return true;
+            }
+            space = c == b' ';
+        }
+        false
+    };
+    let from = s.saturating_sub(MAX_HEADER_CELL);
+    let to = e.saturating_add(MAX_HEADER_CELL).min(b.len());
+    e.saturating_sub(s) <= MAX_HEADER_CELL
+        && (from == 0 || edge_in(b.get(from..s).unwrap_or(&[])))
+        && (to == b.len() || edge_in(b.get(e..to).unwrap_or(&[])))
 }
 
 /// `b[s..e]` without surrounding white space.
@@ -275,6 +328,96 @@ fn looks_like_header(b: &[u8], cells: &[(usize, usize)]) -> bool {
     named >= 2 && letter
 }
 
+/// The table regions of the block `b[start..end]` that have a header line (at most `budget`).
+/// Blocks are separated by blank lines and lines longer than [`MAX_LINE`], which end every
+/// table, so a block is read the same whether the text around it is read or not.
+fn build_regions(b: &[u8], start: usize, end: usize, budget: usize) -> Vec<Region> {
+    let mut regions = Vec::new();
+    let mut head = Vec::new();
+    let mut row = Vec::new();
+    let mut pos = start;
+    while pos < end && regions.len() < budget {
+        let (hs, he, next) = line_from(b, pos);
+        let hline = b.get(hs..he).unwrap_or(&[]);
+        if he - hs > MAX_LINE || blank(hline) || is_rule(hline) {
+            pos = next;
+            continue;
+        }
+        // The first data row: the next line, after a rule line if there is one.
+        let (mut ds, mut de, mut dnext) = line_from(b, next);
+        if next < b.len() && is_rule(b.get(ds..de).unwrap_or(&[])) {
+            (ds, de, dnext) = line_from(b, dnext);
+        }
+        let dline = b.get(ds..de).unwrap_or(&[]);
+        if ds >= b.len() || de - ds > MAX_LINE || blank(dline) {
+            pos = next;
+            continue;
+        }
+        let Some((sep, cols)) = Tables::separator(b, (hs, he), (ds, de), &mut head, &mut row)
+        else {
+            pos = next;
+            continue;
+        };
+        // Data rows: while lines are split by the same separator (rule lines skipped).
+        let mut last = de;
+        let mut p = dnext;
+        while p < b.len() {
+            let (ls, le, ln) = line_from(b, p);
+            let line = b.get(ls..le).unwrap_or(&[]);
+            if le - ls > MAX_LINE || blank(line) {
+                break;
+            }
+            let more = match sep {
+                _ if is_rule(line) => true,
+                Sep::Byte(d) => split_bytes(b, ls, le, d, &mut row) && row.len() >= 2,
+                Sep::Aligned => fits_aligned(b, ls, le, &cols),
+            };
+            if !more {
+                break;
+            }
+            last = le;
+            p = ln;
+        }
+        if looks_like_header(b, &head) {
+            regions.push(Region {
+                header: (hs, he),
+                data: (ds, last),
+                sep,
+                cells: head.clone(),
+                cols,
+            });
+        }
+        // The rows of this region are not headers of another.
+        pos = if p > pos { p } else { next };
+    }
+    regions
+}
+
+/// The block of lines around byte `at`: from the first line after a blank or over-long line
+/// (or the text's start) to the start of the next such line (or the text's end). None when
+/// the line of `at` is itself blank or over-long. Only the block is read.
+fn block_bounds(b: &[u8], at: usize) -> Option<(usize, usize)> {
+    let (ls, le, next) = short_line_around(b, at)?;
+    if blank(b.get(ls..le).unwrap_or(&[])) {
+        return None;
+    }
+    let mut start = ls;
+    while start > 0 {
+        match short_line_around(b, start - 1) {
+            Some((s, e, _)) if !blank(b.get(s..e).unwrap_or(&[])) && s < start => start = s,
+            _ => break,
+        }
+    }
+    let mut end = next;
+    while end < b.len() {
+        match short_line_around(b, end) {
+            Some((s, e, n)) if !blank(b.get(s..e).unwrap_or(&[])) && n > end => end = n,
+            _ => break,
+        }
+    }
+    Some((start, end))
+}
+
 impl Tables {
     /// Could the value at byte `at` be in a data row? Its line splits like the line above it
     /// (or the line above a rule line): the same separator, as many cells, 2 or more. A cheap
@@ -304,95 +447,88 @@ impl Tables {
 
     /// Could a keyword at `b[s..e]` be a header cell? Its line looks like a header and the
     /// line below (after a rule line) splits the same way. Local and cheap, as above.
+    #[cfg(test)]
     pub fn may_be_header(b: &[u8], s: usize, e: usize) -> bool {
+        Self::header_check(b, s, e) == Ok(true)
+    }
+
+    /// [`Tables::may_be_header`], and when the answer holds for the whole line of `s` (the
+    /// line is no header line), `Err(end of that line)`: later keywords before it need no
+    /// second look.
+    pub fn header_check(b: &[u8], s: usize, e: usize) -> Result<bool, usize> {
+        if !short_cell_around(b, s, e) {
+            return Ok(false);
+        }
         let Some((hs, he, next)) = short_line_around(b, s) else {
-            return false;
+            return Ok(false);
         };
+        if e > he {
+            return Ok(false);
+        }
+        let not_header = Err(he);
         let Some(mut below) = (next < b.len())
             .then(|| short_line_around(b, next))
             .flatten()
         else {
-            return false;
+            return not_header;
         };
         if is_rule(b.get(below.0..below.1).unwrap_or(&[])) && below.2 < b.len() {
             below = match short_line_around(b, below.2) {
                 Some(l) => l,
-                None => return false,
+                None => return not_header,
             };
         }
-        if e > he || blank(b.get(below.0..below.1).unwrap_or(&[])) {
-            return false;
+        if blank(b.get(below.0..below.1).unwrap_or(&[])) {
+            return not_header;
         }
         let (mut head, mut row) = (Vec::new(), Vec::new());
-        Self::separator(b, (hs, he), (below.0, below.1), &mut head, &mut row).is_some()
-            && looks_like_header(b, &head)
-            && head.iter().any(|&(cs, ce)| cs <= s && e <= ce)
+        if Self::separator(b, (hs, he), (below.0, below.1), &mut head, &mut row).is_none()
+            || !looks_like_header(b, &head)
+        {
+            return not_header;
+        }
+        Ok(head.iter().any(|&(cs, ce)| cs <= s && e <= ce))
     }
 
-    /// The table regions of `b` that have a header line.
+    /// Every table region of `b` (all blocks built at once; detection builds them lazily).
+    #[cfg(test)]
     pub fn build(b: &[u8]) -> Tables {
-        let mut regions = Vec::new();
-        let mut head = Vec::new();
-        let mut row = Vec::new();
+        let t = Tables::default();
         let mut pos = 0;
-        while pos < b.len() && regions.len() < MAX_REGIONS {
-            let (hs, he, next) = line_from(b, pos);
-            let hline = b.get(hs..he).unwrap_or(&[]);
-            if he - hs > MAX_LINE || blank(hline) || is_rule(hline) {
-                pos = next;
-                continue;
-            }
-            // The first data row: the next line, after a rule line if there is one.
-            let (mut ds, mut de, mut dnext) = line_from(b, next);
-            if next < b.len() && is_rule(b.get(ds..de).unwrap_or(&[])) {
-                (ds, de, dnext) = line_from(b, dnext);
-            }
-            let dline = b.get(ds..de).unwrap_or(&[]);
-            if ds >= b.len() || de - ds > MAX_LINE || blank(dline) {
-                pos = next;
-                continue;
-            }
-            let Some((sep, cols)) = Self::separator(b, (hs, he), (ds, de), &mut head, &mut row)
-            else {
-                pos = next;
-                continue;
+        while pos < b.len() {
+            pos = match t.block(b, pos) {
+                Some(block) => block.end.max(pos + 1),
+                None => short_line_around(b, pos).map_or(pos + 1, |l| l.2.max(pos + 1)),
             };
-            // Data rows: while lines are split by the same separator (rule lines skipped).
-            let mut end = de;
-            let mut p = dnext;
-            while p < b.len() {
-                let (ls, le, ln) = line_from(b, p);
-                let line = b.get(ls..le).unwrap_or(&[]);
-                if le - ls > MAX_LINE || blank(line) {
-                    break;
-                }
-                let more = match sep {
-                    _ if is_rule(line) => true,
-                    Sep::Byte(d) => split_bytes(b, ls, le, d, &mut row) && row.len() >= 2,
-                    Sep::Aligned => fits_aligned(b, ls, le, &cols),
-                };
-                if !more {
-                    break;
-                }
-                end = le;
-                p = ln;
-            }
-            if looks_like_header(b, &head) {
-                regions.push(Region {
-                    header: (hs, he),
-                    data: (ds, end),
-                    sep,
-                    cells: head.clone(),
-                    cols,
-                });
-            }
-            // The rows of this region are not headers of another.
-            pos = if p > pos { p } else { next };
         }
-        Tables {
+        t
+    }
+
+    /// The block of lines holding byte `at`, its regions built on first use. None when the
+    /// line of `at` is blank or longer than [`MAX_LINE`] (never part of a table).
+    fn block(&self, b: &[u8], at: usize) -> Option<Rc<Block>> {
+        {
+            let blocks = self.blocks.borrow();
+            let i = blocks.partition_point(|k| k.start <= at);
+            if let Some(k) = i.checked_sub(1).and_then(|i| blocks.get(i))
+                && at < k.end
+            {
+                return Some(Rc::clone(k));
+            }
+        }
+        let (start, end) = block_bounds(b, at)?;
+        let budget = MAX_REGIONS.saturating_sub(self.kept.get());
+        let regions = build_regions(b, start, end, budget);
+        self.kept.set(self.kept.get() + regions.len());
+        let block = Rc::new(Block {
+            start,
+            end,
             regions,
-            cache: RefCell::new(None),
-        }
+        });
+        let mut blocks = self.blocks.borrow_mut();
+        let i = blocks.partition_point(|k| k.start <= start);
+        blocks.insert(i, Rc::clone(&block));
+        Some(block)
     }
 
     /// How a header line and the line below it are both split: the first separator that
@@ -434,18 +570,17 @@ impl Tables {
     /// Number of table regions with a header.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.regions.len()
+        self.kept.get()
     }
 
     #[cfg(test)]
     pub fn is_empty(&self) -> bool {
-        self.regions.is_empty()
+        self.len() == 0
     }
 
     /// The cells of the data row starting at `ls` (ending at `le`) of region `r`, and whether
     /// they line up with the header's.
     fn row_cells(
-        &self,
         b: &[u8],
         r: &Region,
         ls: usize,
@@ -465,8 +600,8 @@ impl Tables {
     /// cell. None when the value is not in a table with a header, spans several cells, or its
     /// row does not line up with the header.
     pub fn header(&self, b: &[u8], s: usize, e: usize) -> Option<(usize, usize)> {
-        let r = self.region_of(s)?;
-        let region = self.regions.get(r)?;
+        let block = self.block(b, s)?;
+        let region = block.regions.get(region_of(&block, s)?)?;
         if e > region.data.1 {
             return None;
         }
@@ -477,7 +612,7 @@ impl Tables {
         let mut cache = self.cache.borrow_mut();
         if cache.as_ref().is_none_or(|c| c.0 != ls) {
             let mut cells = cache.take().map(|c| c.1).unwrap_or_default();
-            let fits = self.row_cells(b, region, ls, le, &mut cells);
+            let fits = Self::row_cells(b, region, ls, le, &mut cells);
             *cache = Some((ls, cells, fits));
         }
         let (_, cells, fits) = cache.as_ref()?;
@@ -490,51 +625,44 @@ impl Tables {
     }
 
     /// The header line of the region whose data rows hold byte `s`.
-    pub fn header_line(&self, s: usize) -> Option<(usize, usize)> {
-        Some(self.regions.get(self.region_of(s)?)?.header)
+    pub fn header_line(&self, b: &[u8], s: usize) -> Option<(usize, usize)> {
+        let block = self.block(b, s)?;
+        Some(block.regions.get(region_of(&block, s)?)?.header)
     }
 
-    /// Index of the region whose data rows hold byte `s`.
-    fn region_of(&self, s: usize) -> Option<usize> {
-        let i = self
-            .regions
-            .partition_point(|r| r.data.0 <= s)
-            .checked_sub(1)?;
-        (s < self.regions.get(i)?.data.1).then_some(i)
-    }
-
-    /// For a keyword at `b[s..e]` inside a header cell: (region, column, header cell span).
-    pub fn header_cell_at(&self, s: usize, e: usize) -> Option<(usize, usize, (usize, usize))> {
-        let i = self
+    /// For a keyword at `b[s..e]` inside a header cell: its column.
+    pub fn header_cell_at(&self, b: &[u8], s: usize, e: usize) -> Option<HeaderCell> {
+        let block = self.block(b, s)?;
+        let i = block
             .regions
             .partition_point(|r| r.header.0 <= s)
             .checked_sub(1)?;
-        let r = self.regions.get(i)?;
+        let r = block.regions.get(i)?;
         if e > r.header.1 {
             return None;
         }
         let k = r.cells.iter().position(|&(cs, ce)| cs <= s && e <= ce)?;
-        Some((i, k, *r.cells.get(k)?))
+        let span = *r.cells.get(k)?;
+        Some(HeaderCell {
+            block,
+            region: i,
+            col: k,
+            span,
+        })
     }
 
-    /// Every data cell of column `col` of region `region` (rows that line up with the header),
-    /// as spans of the text, in order.
-    pub fn column_cells(
-        &self,
-        b: &[u8],
-        region: usize,
-        col: usize,
-        mut f: impl FnMut(usize, usize),
-    ) {
-        let Some(r) = self.regions.get(region) else {
+    /// Every data cell of the column of `cell` (rows that line up with the header), as spans
+    /// of the text, in order.
+    pub fn column_cells(b: &[u8], cell: &HeaderCell, mut f: impl FnMut(usize, usize)) {
+        let Some(r) = cell.block.regions.get(cell.region) else {
             return;
         };
         let mut cells = Vec::new();
         let mut p = r.data.0;
         while p < r.data.1 {
             let (ls, le, next) = line_from(b, p);
-            if self.row_cells(b, r, ls, le, &mut cells)
-                && let Some(&(cs, ce)) = cells.get(col)
+            if Self::row_cells(b, r, ls, le, &mut cells)
+                && let Some(&(cs, ce)) = cells.get(cell.col)
                 && ce > cs
             {
                 f(cs, ce);
@@ -545,6 +673,15 @@ impl Tables {
             p = next;
         }
     }
+}
+
+/// Index of the region of `block` whose data rows hold byte `s`.
+fn region_of(block: &Block, s: usize) -> Option<usize> {
+    let i = block
+        .regions
+        .partition_point(|r| r.data.0 <= s)
+        .checked_sub(1)?;
+    (s < block.regions.get(i)?.data.1).then_some(i)
 }
 
 #[cfg(test)]
@@ -647,17 +784,18 @@ mod tests {
         let b = t.as_bytes();
         let tables = Tables::build(b);
         let s = t.find("MRN").unwrap_or(0);
-        let (r, col, (hs, he)) = tables.header_cell_at(s, s + 3).expect("header cell");
+        let cell = tables.header_cell_at(b, s, s + 3).expect("header cell");
+        let (hs, he) = cell.span;
         assert_eq!(&t[hs..he], "MRN");
         let mut got = Vec::new();
-        tables.column_cells(b, r, col, |s, e| got.push(&t[s..e]));
+        Tables::column_cells(b, &cell, |s, e| got.push(&t[s..e]));
         assert_eq!(got, ["MR4821", "MR4822"]);
         assert_eq!(
-            tables.header_line(t.find("MR4822").unwrap_or(0)),
+            tables.header_line(b, t.find("MR4822").unwrap_or(0)),
             Some((0, 17))
         );
         let ann = t.find("Ann").unwrap_or(0);
-        assert!(tables.header_cell_at(ann, ann + 3).is_none());
+        assert!(tables.header_cell_at(b, ann, ann + 3).is_none());
     }
 
     #[test]
@@ -679,6 +817,39 @@ mod tests {
         assert!(!Tables::may_be_row(long.as_bytes(), 100));
         assert!(!Tables::may_be_header(long.as_bytes(), 0, 1));
         assert!(!Tables::may_be_row(b"", 0));
+    }
+
+    #[test]
+    fn blocks_read_like_the_whole_text() {
+        // Tables of every kind, prose, blank and over-long lines, CRLF, in one text.
+        let mut t = String::from("Dear team,\nplease see below, thanks.\n");
+        t.push_str(&roster(",", 5));
+        t.push_str("Notes follow, in prose, after the table.\n\n");
+        t.push_str(&roster("\t", 4).replace('\n', "\r\n"));
+        t.push_str(&format!("{}\n", "x,".repeat(MAX_LINE)));
+        t.push_str(&roster("|", 3));
+        t.push_str("| Name | SSN |\n|------|-----|\n| Ann | 536228714 |\n");
+        t.push_str("Name        Routing      Account\n");
+        t.push_str("Person 1    021000001    88000001\n\n\n");
+        t.push_str(&roster(";", 2));
+        let b = t.as_bytes();
+        let whole = build_regions(b, 0, b.len(), MAX_REGIONS);
+        assert!(whole.len() >= 4, "{}", whole.len());
+        let lazy = Tables::build(b);
+        let blocks = lazy.blocks.borrow();
+        let got: Vec<&Region> = blocks.iter().flat_map(|k| k.regions.iter()).collect();
+        assert_eq!(got, whole.iter().collect::<Vec<_>>());
+        // Asked one offset at a time, in any order, a fresh lazy table says what the whole
+        // text says.
+        for at in (0..b.len()).rev() {
+            let one = Tables::default();
+            assert_eq!(
+                one.header(b, at, at + 1),
+                lazy.header(b, at, at + 1),
+                "at {at}"
+            );
+            assert_eq!(one.header_line(b, at), lazy.header_line(b, at), "at {at}");
+        }
     }
 
     #[test]
