@@ -24,6 +24,10 @@ use std::collections::HashMap;
 const LANE_MIN: usize = 96;
 /// Bytes per block of four lanes: bounds the matches held back to keep them in order.
 const BLOCK: usize = 1 << 16;
+/// Set in a stored next state when that state is a match state: one OR of the four lanes'
+/// states and one test say whether any lane matched. Above every index (the table is kept
+/// smaller than 2^31 entries), so the index mask drops it.
+const MATCH: u32 = 1 << 31;
 
 #[derive(Debug)]
 pub struct KeywordScanner {
@@ -35,7 +39,8 @@ pub struct KeywordScanner {
     classes: [u8; 256],
     stride: u32,
     start: u32,
-    /// States below this are match states.
+    /// States below this are match states (their ids, as stored in `trans`, also carry
+    /// [`MATCH`]).
     match_limit: u32,
     /// Keyword ids matched in match state `i` (`state / stride`): `match_ids[match_at[i]..match_at[i + 1]]`.
     match_at: Vec<u32>,
@@ -115,13 +120,17 @@ impl KeywordScanner {
             .enumerate()
             .map(|(i, &s)| (s, (i * stride) as u32))
             .collect();
+        if cells.next_power_of_two() > MATCH as usize {
+            return Err("keyword automaton too large".into());
+        }
         let mut trans = vec![0u32; cells.next_power_of_two()];
         let mut match_at = vec![0u32];
         let mut match_ids = Vec::new();
         for (i, &s) in states.iter().enumerate() {
             for (c, &r) in reps.iter().enumerate() {
                 let n = dfa.next_state(Anchored::No, s, r);
-                trans[i * stride + c] = new_id.get(&n).copied().unwrap_or(0);
+                let id = new_id.get(&n).copied().unwrap_or(0);
+                trans[i * stride + c] = if dfa.is_match(n) { id | MATCH } else { id };
             }
             if i < match_count {
                 for m in 0..dfa.match_len(s) {
@@ -135,6 +144,7 @@ impl KeywordScanner {
             trans,
             classes,
             stride: stride as u32,
+            // The start state is never a match state (no keyword is empty).
             start: new_id.get(&start).copied().unwrap_or(0),
             match_limit: (match_count * stride) as u32,
             match_at,
@@ -190,32 +200,34 @@ impl KeywordScanner {
         let mask = self.mask;
         let cls = &self.classes;
         let limit = self.match_limit;
-        let step = |s: u32, b: u8| t[(s as usize + usize::from(cls[usize::from(b)])) & mask];
         for h in held.iter_mut() {
             h.clear();
         }
         let [h1, h2, h3] = held;
-        let (mut s0, mut s1, mut s2, mut s3) = (self.start, self.start, self.start, self.start);
-        for i in 0..common {
-            s0 = step(s0, l0[i]);
-            s1 = step(s1, l1[i]);
-            s2 = step(s2, l2[i]);
-            s3 = step(s3, l3[i]);
-            if s0.min(s1).min(s2).min(s3) < limit {
-                if s0 < limit {
-                    self.report(s0, starts[0] + i + 1, bounds[0], f);
-                }
-                if s1 < limit {
-                    h1.push((s1, starts[1] + i + 1));
-                }
-                if s2 < limit {
-                    h2.push((s2, starts[2] + i + 1));
-                }
-                if s3 < limit {
-                    h3.push((s3, starts[3] + i + 1));
-                }
+        let mut st = [self.start; 4];
+        let mut i = 0;
+        while i < common {
+            // The hot loop runs alone until a lane matches; matches are handled out of it.
+            (i, st) = lanes(t, cls, mask, [l0, l1, l2, l3], i, st);
+            if (st[0] | st[1] | st[2] | st[3]) & MATCH == 0 {
+                continue;
+            }
+            let [s0, s1, s2, s3] = st.map(|s| s & !MATCH);
+            if s0 < limit {
+                self.report(s0, starts[0] + i, bounds[0], f);
+            }
+            if s1 < limit {
+                h1.push((s1, starts[1] + i));
+            }
+            if s2 < limit {
+                h2.push((s2, starts[2] + i));
+            }
+            if s3 < limit {
+                h3.push((s3, starts[3] + i));
             }
         }
+        let [s0, s1, s2, s3] = st;
+        let (s0, s1, s2, s3) = (s0 & !MATCH, s1 & !MATCH, s2 & !MATCH, s3 & !MATCH);
         self.run(hay, starts[0] + common, bounds[1], bounds[0], s0, f);
         for (k, (h, s)) in [(h1, s1), (h2, s2), (h3, s3)].into_iter().enumerate() {
             let k = k + 1;
@@ -245,7 +257,8 @@ impl KeywordScanner {
         };
         for (i, &b) in bytes.iter().enumerate() {
             s = t[(s as usize + usize::from(self.classes[usize::from(b)])) & self.mask];
-            if s < self.match_limit {
+            if s & MATCH != 0 {
+                s &= !MATCH;
                 self.report(s, from + i + 1, floor, f);
             }
         }
@@ -267,6 +280,42 @@ impl KeywordScanner {
             f(id, end.saturating_sub(klen), end);
         }
     }
+}
+
+/// Step four lanes from byte `i` until a lane enters a match state (the states then carry
+/// [`MATCH`]) or the lanes end; the index after the last step, and the states. Kept apart
+/// from the match handling so its dozen live values stay in registers.
+#[inline(never)]
+fn lanes(
+    t: &[u32],
+    cls: &[u8; 256],
+    mask: usize,
+    [l0, l1, l2, l3]: [&[u8]; 4],
+    mut i: usize,
+    st: [u32; 4],
+) -> (usize, [u32; 4]) {
+    // Widened once: a state loaded from the table is then used as an index with no
+    // conversion in the loop.
+    let [mut s0, mut s1, mut s2, mut s3] = st.map(|s| s as usize);
+    let flag = MATCH as usize;
+    let n = l0.len().min(l1.len()).min(l2.len()).min(l3.len());
+    let (l0, l1, l2, l3) = (&l0[..n], &l1[..n], &l2[..n], &l3[..n]);
+    // `mask + 1` entries, so a masked index needs no bounds check.
+    let Some(t) = t.get(..=mask) else {
+        return (n, st);
+    };
+    let step = |s: usize, b: u8| t[(s + usize::from(cls[usize::from(b)])) & mask] as usize;
+    while i < n {
+        s0 = step(s0, l0[i]);
+        s1 = step(s1, l1[i]);
+        s2 = step(s2, l2[i]);
+        s3 = step(s3, l3[i]);
+        i += 1;
+        if (s0 | s1 | s2 | s3) & flag != 0 {
+            break;
+        }
+    }
+    (i, [s0, s1, s2, s3].map(|s| s as u32))
 }
 
 #[cfg(test)]
