@@ -1533,16 +1533,17 @@ fn bounded(b: &[u8], s: usize, e: usize) -> bool {
 /// A number that is a piece of a longer dashed/dotted/slashed token ("1-123-45-6789-2",
 /// "/path/4111111111111111") is not a value on its own.
 /// Could the keyword at `b[s..e]` be in a column header? It is a label, starting with a letter
-/// and no URL ("http://" opens the URL-password pattern's window, not a column), and it starts
+/// and not a URL's start ("http://" opens the URL-password pattern's window, not a column),
+/// and it starts
 /// a word: a keyword inside a word ("tin" in "voting") labels no column, and such hits are
 /// common in prose. (It may end inside one: "pass" is a password pattern's keyword in
 /// "Password".)
 fn header_word(b: &[u8], s: usize, e: usize) -> bool {
     let alnum = |i: usize| b.get(i).is_some_and(u8::is_ascii_alphanumeric);
     let word = b.get(s..e).unwrap_or(&[]);
-    word.first().is_some_and(u8::is_ascii_alphabetic)
-        && memchr::memmem::find(word, b"//").is_none()
-        && !s.checked_sub(1).is_some_and(alnum)
+    !s.checked_sub(1).is_some_and(alnum)
+        && word.first().is_some_and(u8::is_ascii_alphabetic)
+        && word.last() != Some(&b'/')
 }
 
 fn is_fragment(b: &[u8], s: usize, e: usize) -> bool {

@@ -6,17 +6,36 @@
 //! (or are short capital blocks such as an IBAN's bank code). Only groups with enough digits
 //! reach the regexes: `4111 1111 1111 1111`, `123-45-6789`, `DE89 3704 ...`, `1EG4-TE5-MK73`.
 
-/// Position of the first ASCII digit at or after `from`, eight bytes at a time. (A 64-byte
-/// bitmap of digits was tried: building it costs more than it saves on mail text, where a
-/// digit comes every ~50 bytes.)
+/// Position of the first ASCII digit at or after `from`: 32 bytes at a time (four words
+/// tested together, one branch), then the word that has it. (A 64-byte bitmap of digits was
+/// tried: building it costs more than it saves on mail text, where a digit comes every ~50
+/// bytes.)
 pub fn next_digit(b: &[u8], from: usize) -> Option<usize> {
     let rest = b.get(from..)?;
-    let mut chunks = rest.chunks_exact(8);
-    let mut i = from;
-    for c in &mut chunks {
+    let word = |c: &[u8]| {
         let mut arr = [0u8; 8];
         arr.copy_from_slice(c);
-        let m = digit_mask(u64::from_le_bytes(arr));
+        digit_mask(u64::from_le_bytes(arr))
+    };
+    let mut i = from;
+    let mut wide = rest.chunks_exact(32);
+    for c in &mut wide {
+        let (a, r) = c.split_at(8);
+        let (b1, r) = r.split_at(8);
+        let (c1, d1) = r.split_at(8);
+        let m = [word(a), word(b1), word(c1), word(d1)];
+        if m[0] | m[1] | m[2] | m[3] != 0 {
+            for (k, &mk) in m.iter().enumerate() {
+                if mk != 0 {
+                    return Some(i + 8 * k + (mk.trailing_zeros() / 8) as usize);
+                }
+            }
+        }
+        i += 32;
+    }
+    let mut chunks = wide.remainder().chunks_exact(8);
+    for c in &mut chunks {
+        let m = word(c);
         if m != 0 {
             return Some(i + (m.trailing_zeros() / 8) as usize);
         }
@@ -158,15 +177,21 @@ mod tests {
             let m = digit_mask(u64::from_le_bytes([b, 0, 0, 0, 0, 0, 0, b]));
             assert_eq!(m != 0, b.is_ascii_digit(), "byte {b}");
         }
-        let s = b"abc/:9xyz012345678";
-        for from in 0..s.len() {
-            assert_eq!(
-                next_digit(s, from),
-                s.iter()
-                    .skip(from)
-                    .position(u8::is_ascii_digit)
-                    .map(|p| p + from)
-            );
+        let long = format!("{}7{}", "a".repeat(70), "b/:".repeat(30));
+        for s in [
+            &b"abc/:9xyz012345678"[..],
+            long.as_bytes(),
+            b"no digits at all in here, none at all!",
+        ] {
+            for from in 0..s.len() {
+                assert_eq!(
+                    next_digit(s, from),
+                    s.iter()
+                        .skip(from)
+                        .position(u8::is_ascii_digit)
+                        .map(|p| p + from)
+                );
+            }
         }
     }
 
