@@ -2,9 +2,11 @@
 //!
 //! The decoders keep tables tabular (spreadsheet rows are lines with tab-separated cells, HTML
 //! `<td>` become tabs), and CSV, TSV, `|` and space-aligned text tables are tabular as written.
-//! [`Tables::build`] finds their regions once per text, and only when a candidate needs it
-//! (see `Detector::header_says` and `Detector::table_candidates` in `mod.rs`): a text without
-//! tables pays nothing. Offsets are those of the text given: nothing is rewritten or copied.
+//! [`Tables`] finds their regions block by block (a block is the lines between blank or
+//! over-long lines, which end every table), only for the block around a candidate that needs
+//! it (see `Detector::header_says` and `Detector::table_candidates` in `mod.rs`), and each
+//! block once: a text without tables pays nothing, and one table-shaped line does not make the
+//! whole text be read. Offsets are those of the text given: nothing is rewritten or copied.
 //!
 //! A region is a header line followed by at least one data row, split into cells by one
 //! separator: tab, `|`, `;`, `,` (a cell in double quotes may hold the separator), or columns
@@ -13,8 +15,8 @@
 //! the line. A table without such a line gives no labels.
 //!
 //! Bounded: lines longer than [`MAX_LINE`] are not table rows, rows have at most [`MAX_CELLS`]
-//! cells, at most [`MAX_REGIONS`] regions are kept, and building is one pass over the lines
-//! (each line split at most a few times), so work is linear in the text.
+//! cells, at most [`MAX_REGIONS`] regions are kept, and each block is read once, in one pass
+//! over its lines (each line split at most a few times), so work is linear in the text.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
