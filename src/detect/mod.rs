@@ -187,6 +187,10 @@ enum Target {
 struct KeywordUse {
     target: Target,
     literal: Vec<u8>,
+    /// A keyword of one to three letters ("tin", "pin", "pw"): it opens a pattern's search
+    /// window only where it starts a word (or a capitalised hump: "empSSN"). Inside words
+    /// ("meeting", "opinion") it is the commonest hit of all and labels nothing.
+    word_start: bool,
 }
 
 /// The compiled recognisers.
@@ -709,9 +713,11 @@ impl Detector {
                 .iter()
                 .any(|u| u.target == target && u.literal == lit)
             {
+                let word_start = lit.len() <= 3 && lit.iter().all(u8::is_ascii_alphabetic);
                 keyword_uses[id].push(KeywordUse {
                     target,
                     literal: lit,
+                    word_start,
                 });
             }
             Ok(())
@@ -998,6 +1004,9 @@ impl Detector {
                     continue;
                 }
                 if p.regex.is_some() {
+                    if u.word_start && inside_word(b, s) {
+                        continue;
+                    }
                     // Every whole-word hit (not only a window's first: "pass" inside
                     // "Password" opens the window, "password" is the header word).
                     // One per pattern and line is enough (the header test is per line).
@@ -1544,6 +1553,16 @@ fn header_word(b: &[u8], s: usize, e: usize) -> bool {
     !s.checked_sub(1).is_some_and(alnum)
         && word.first().is_some_and(u8::is_ascii_alphabetic)
         && word.last() != Some(&b'/')
+}
+
+/// Does `b[s]` continue a word (an alphanumeric byte before it), other than as a capital after
+/// a small letter ("empSSN")?
+fn inside_word(b: &[u8], s: usize) -> bool {
+    let Some(&prev) = s.checked_sub(1).and_then(|i| b.get(i)) else {
+        return false;
+    };
+    let cur = b.get(s).copied().unwrap_or(b' ');
+    prev.is_ascii_alphanumeric() && !(cur.is_ascii_uppercase() && prev.is_ascii_lowercase())
 }
 
 fn is_fragment(b: &[u8], s: usize, e: usize) -> bool {

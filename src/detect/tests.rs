@@ -1983,3 +1983,28 @@ fn washington_older_licence_format() {
     );
     assert_none("Order reference SMITHJB512K7", "drivers_license");
 }
+
+#[test]
+fn short_keywords_open_their_search_only_at_a_word_start() {
+    // "tin" as a word (and as a capitalised hump) still opens the ITIN search.
+    assert_kind("TIN: 912/70/1234", "us_itin", High);
+    assert_kind("Our vendor TIN 912 / 70 / 1234 is on file", "us_itin", High);
+    // Inside a word it does not: "meeting" is no ITIN word.
+    assert_none("meeting 912/70/1234", "us_itin");
+    assert_none("a waiting list 912/70/1234 setting", "us_itin");
+    // "pin" in "opinion" labels no password.
+    assert_none("my opinion: Xq7#bLm2vR", "password");
+    // Where a short keyword starts a word.
+    let b = b"meeting TIN empSSN x-pin 7pw";
+    let at = |w: &str| {
+        b.windows(w.len())
+            .position(|x| x == w.as_bytes())
+            .unwrap_or(0)
+    };
+    assert!(inside_word(b, at("ting")));
+    assert!(!inside_word(b, at("TIN")));
+    assert!(!inside_word(b, at("SSN")));
+    assert!(!inside_word(b, at("pin")));
+    assert!(inside_word(b, at("pw")));
+    assert!(!inside_word(b, 0));
+}
