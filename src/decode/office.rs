@@ -846,7 +846,11 @@ fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) -> bool {
     let mut in_formula = false;
     let mut value = String::new();
     let mut formula = String::new();
-    let mut first_cell = true;
+    // Cells written so far in the row, and the column of the cell being read (from its `r`
+    // reference): Excel leaves empty cells out, so a cell is placed at its column and the
+    // cells of a row stay under their header.
+    let mut cells_in_row = 0usize;
+    let mut cell_col: Option<usize> = None;
     // Outside the cells: a data validation's list (`formula1`), a header or footer.
     let mut in_extra = false;
     let mut extra = String::new();
@@ -854,14 +858,17 @@ fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) -> bool {
     loop {
         match reader.read_event_into(&mut buf) {
             Ok(Event::Start(e)) => match e.local_name().as_ref() {
-                b"row" => first_cell = true,
+                b"row" => cells_in_row = 0,
                 b"c" => {
-                    cell_type = e
-                        .attributes()
-                        .flatten()
-                        .find(|a| a.key.local_name().as_ref() == b"t")
-                        .map(|a| a.value.to_vec())
-                        .unwrap_or_default();
+                    cell_type.clear();
+                    cell_col = None;
+                    for a in e.attributes().flatten() {
+                        match a.key.local_name().as_ref() {
+                            b"t" => cell_type = a.value.to_vec(),
+                            b"r" => cell_col = column_of(&a.value),
+                            _ => {}
+                        }
+                    }
                     value.clear();
                     formula.clear();
                 }
@@ -900,10 +907,15 @@ fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) -> bool {
                 b"f" if !in_extra => in_formula = false,
                 b"is" => in_inline = false,
                 b"c" => {
-                    if !first_cell {
-                        out.push('\t');
-                    }
-                    first_cell = false;
+                    // One tab between cells, and one more per column left out before this one
+                    // (a wide jump is not a table row anyway: one tab then).
+                    let skipped = cell_col
+                        .and_then(|c| c.checked_sub(cells_in_row))
+                        .filter(|&n| n <= MAX_SKIPPED_COLUMNS)
+                        .unwrap_or(0);
+                    let tabs = usize::from(cells_in_row > 0) + skipped;
+                    out.extend(std::iter::repeat_n('\t', tabs));
+                    cells_in_row += skipped + 1;
                     let text = match cell_type.as_slice() {
                         b"s" => value
                             .trim()
@@ -951,6 +963,24 @@ fn sheet_text(xml: &[u8], strings: &[String], out: &mut String) -> bool {
     }
     out.push_str(&extras);
     true
+}
+
+/// Empty columns filled in before a cell placed by its reference; a wider jump gets one tab.
+const MAX_SKIPPED_COLUMNS: usize = 64;
+
+/// The zero-based column of a cell reference such as `C7` or `AB12` (at most three letters,
+/// as in Excel's last column XFD).
+fn column_of(r: &[u8]) -> Option<usize> {
+    let letters = r.iter().take_while(|c| c.is_ascii_alphabetic()).count();
+    if letters == 0 || letters > 3 {
+        return None;
+    }
+    r.get(..letters)?
+        .iter()
+        .try_fold(0usize, |n, &c| {
+            Some(n * 26 + usize::from(c.to_ascii_uppercase() - b'A') + 1)
+        })
+        .and_then(|n| n.checked_sub(1))
 }
 
 /// Worksheet elements outside the cells whose text a person sees: a data validation's list
@@ -1255,6 +1285,24 @@ mod tests {
         let mut out = String::new();
         sheet_text(xml, &strings, &mut out);
         assert_eq!(out, "name\tssn\nJane\t123456780\n");
+    }
+
+    #[test]
+    fn sheet_cells_stay_in_their_columns() {
+        // Excel leaves empty cells out (or writes them empty): each cell goes to its column.
+        let xml = br#"<worksheet><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>Name</t></is></c><c r="B1" t="inlineStr"><is><t>Note</t></is></c><c r="C1" t="inlineStr"><is><t>SSN</t></is></c></row><row r="2"><c r="A2" t="inlineStr"><is><t>Ann</t></is></c><c r="B2" s="1"/><c r="C2"><v>536228714</v></c></row><row r="3"><c r="C3"><v>536228715</v></c></row><row r="4"><c r="A4"><v>1</v></c><c r="ZZ4"><v>2</v></c></row></sheetData></worksheet>"#;
+        let mut out = String::new();
+        sheet_text(xml, &[], &mut out);
+        assert_eq!(
+            out,
+            "Name\tNote\tSSN\nAnn\t\t536228714\n\t\t536228715\n1\t2\n"
+        );
+        assert_eq!(column_of(b"A1"), Some(0));
+        assert_eq!(column_of(b"z9"), Some(25));
+        assert_eq!(column_of(b"AB12"), Some(27));
+        assert_eq!(column_of(b"XFD1048576"), Some(16383));
+        assert_eq!(column_of(b"ABCD1"), None);
+        assert_eq!(column_of(b"12"), None);
     }
 
     #[test]
