@@ -268,6 +268,8 @@ fn split_aligned(b: &[u8], s: usize, e: usize, out: &mut Vec<(usize, usize)>) ->
 /// white space (no value crosses it), and a field starts at the column or after a wide gap.
 fn fits_aligned(b: &[u8], s: usize, e: usize, cols: &[usize]) -> bool {
     let line = b.get(s..e).unwrap_or(&[]);
+    let cols = byte_columns(line, cols);
+    let cols = cols.as_ref();
     let at = |i: usize| line.get(i).copied();
     let mut filled = 0;
     for (k, &c) in cols.iter().enumerate() {
@@ -291,9 +293,37 @@ fn fits_aligned(b: &[u8], s: usize, e: usize, cols: &[usize]) -> bool {
             .is_none_or(|&c| blank(line.get(..c.min(line.len())).unwrap_or(&[])))
 }
 
+/// Characters (not bytes) in `b[s..e]`: aligned columns line up by characters, so a name with
+/// an accent ("José") does not push the cells after it out of their columns.
+fn chars_in(b: &[u8], s: usize, e: usize) -> usize {
+    b.get(s..e)
+        .unwrap_or(&[])
+        .iter()
+        .filter(|&&c| c & 0xC0 != 0x80)
+        .count()
+}
+
+/// Aligned columns (character positions) as byte positions in `line`; past its end, its
+/// length. An ASCII line needs no change.
+fn byte_columns<'c>(line: &[u8], cols: &'c [usize]) -> std::borrow::Cow<'c, [usize]> {
+    if line.is_ascii() {
+        return std::borrow::Cow::Borrowed(cols);
+    }
+    let starts: Vec<usize> = (0..line.len())
+        .filter(|&i| line.get(i).is_some_and(|&c| c & 0xC0 != 0x80))
+        .collect();
+    std::borrow::Cow::Owned(
+        cols.iter()
+            .map(|&c| starts.get(c).copied().unwrap_or(line.len()))
+            .collect(),
+    )
+}
+
 /// Cells of an aligned data line: the trimmed part of each column.
 fn aligned_cells(b: &[u8], s: usize, e: usize, cols: &[usize], out: &mut Vec<(usize, usize)>) {
     out.clear();
+    let cols = byte_columns(b.get(s..e).unwrap_or(&[]), cols);
+    let cols = cols.as_ref();
     let len = e.saturating_sub(s);
     for (k, &c) in cols.iter().enumerate() {
         let end = cols
@@ -565,7 +595,7 @@ impl Tables {
         {
             return None;
         }
-        let cols: Vec<usize> = head.iter().map(|&(s, _)| s - hs).collect();
+        let cols: Vec<usize> = head.iter().map(|&(s, _)| chars_in(b, hs, s)).collect();
         fits_aligned(b, ds, de, &cols).then_some((Sep::Aligned, cols))
     }
 
@@ -743,6 +773,18 @@ mod tests {
         // Prose with double spaces is not a table.
         let t = "Hello  there, this is  a note.\nWe met at 536228714 on  Monday.\n";
         assert_eq!(label(t, "536228714", 0), None);
+    }
+
+    #[test]
+    fn aligned_columns_count_characters() {
+        let mut t = String::from("Prénom      Routing      SSN\n");
+        for (i, name) in ["José", "Zoë Núñez", "Ann"].iter().enumerate() {
+            t.push_str(&format!("{name:<12}021000{i:03}    53622871{i}\n"));
+        }
+        assert_eq!(label(&t, "021000001", 0), Some("Routing"));
+        assert_eq!(label(&t, "536228711", 0), Some("SSN"));
+        assert_eq!(label(&t, "Zoë Núñez", 0), Some("Prénom"));
+        assert_eq!(label(&t, "536228712", 0), Some("SSN"));
     }
 
     #[test]
