@@ -1059,6 +1059,12 @@ fn web_urls_with_a_password() {
         "Mail me at https://example.com/@jdoe or mailto:a@b.example",
         "password",
     );
+    // Among other addresses in the same search window (the second of three), in any case.
+    assert_kind(
+        "http://a.example/x https://b.example/y HTTPS://jdoe:Wint3r-Sky@portal.example/ http://c.example/",
+        "password",
+        High,
+    );
 }
 
 #[test]
