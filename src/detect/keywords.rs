@@ -2,9 +2,10 @@
 //!
 //! The keywords are compiled once into an Aho-Corasick DFA (ASCII case-insensitive), which is
 //! then copied into a flat table of our own: `next = trans[state + class[byte]]`, state ids
-//! multiplied by the row width, match states numbered first so "is this a match?" is one
-//! comparison, and the table padded to a power of two so the index is masked instead of
-//! bounds-checked. A step is then five instructions with no branch.
+//! multiplied by the row width, a flag bit ([`MATCH`]) on every transition into a match state
+//! so "did any of the four lanes match?" is one OR and one test, and the table padded to a
+//! power of two so the index is masked instead of bounds-checked. A step is then five
+//! instructions with no branch.
 //!
 //! Each step waits for the previous table lookup, so a single stream runs at the speed of
 //! memory latency. The text is cut into blocks, and each block into four lanes that are
