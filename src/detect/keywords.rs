@@ -40,9 +40,6 @@ pub struct KeywordScanner {
     classes: [u8; 256],
     stride: u32,
     start: u32,
-    /// States below this are match states (their ids, as stored in `trans`, also carry
-    /// [`MATCH`]).
-    match_limit: u32,
     /// Keyword ids matched in match state `i` (`state / stride`): `match_ids[match_at[i]..match_at[i + 1]]`.
     match_at: Vec<u32>,
     match_ids: Vec<u32>,
@@ -147,7 +144,6 @@ impl KeywordScanner {
             stride: stride as u32,
             // The start state is never a match state (no keyword is empty).
             start: new_id.get(&start).copied().unwrap_or(0),
-            match_limit: (match_count * stride) as u32,
             match_at,
             match_ids,
             lens,
@@ -200,7 +196,6 @@ impl KeywordScanner {
         }
         let mask = self.mask;
         let cls = &self.classes;
-        let limit = self.match_limit;
         for h in held.iter_mut() {
             h.clear();
         }
@@ -213,22 +208,22 @@ impl KeywordScanner {
             if (st[0] | st[1] | st[2] | st[3]) & MATCH == 0 {
                 continue;
             }
-            let [s0, s1, s2, s3] = st.map(|s| s & !MATCH);
-            if s0 < limit {
-                self.report(s0, starts[0] + i, bounds[0], f);
+            // The flag says which lanes matched; without it, the state's id.
+            let [s0, s1, s2, s3] = st;
+            if s0 & MATCH != 0 {
+                self.report(s0 & !MATCH, starts[0] + i, bounds[0], f);
             }
-            if s1 < limit {
-                h1.push((s1, starts[1] + i));
+            if s1 & MATCH != 0 {
+                h1.push((s1 & !MATCH, starts[1] + i));
             }
-            if s2 < limit {
-                h2.push((s2, starts[2] + i));
+            if s2 & MATCH != 0 {
+                h2.push((s2 & !MATCH, starts[2] + i));
             }
-            if s3 < limit {
-                h3.push((s3, starts[3] + i));
+            if s3 & MATCH != 0 {
+                h3.push((s3 & !MATCH, starts[3] + i));
             }
         }
-        let [s0, s1, s2, s3] = st;
-        let (s0, s1, s2, s3) = (s0 & !MATCH, s1 & !MATCH, s2 & !MATCH, s3 & !MATCH);
+        let [s0, s1, s2, s3] = st.map(|s| s & !MATCH);
         self.run(hay, starts[0] + common, bounds[1], bounds[0], s0, f);
         for (k, (h, s)) in [(h1, s1), (h2, s2), (h3, s3)].into_iter().enumerate() {
             let k = k + 1;
