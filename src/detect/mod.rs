@@ -114,6 +114,9 @@ struct Pattern {
     exclude: Option<Regex>,
     min_count: usize,
     secret: bool,
+    /// Keyword trigger: a hit counts only when the address after it has a user-info part
+    /// (see [`has_userinfo`]).
+    userinfo: bool,
     /// A `[[phrase]]` of a content rule: its matches are scored, not reported as a kind.
     signal: Option<Signal>,
 }
@@ -372,6 +375,12 @@ fn compile_pattern(
         Trigger::Keyword if p.keywords.is_empty() => {
             return Err(err(at, "trigger \"keyword\" needs `keywords`".into()));
         }
+        Trigger::Number | Trigger::Text if p.userinfo => {
+            return Err(err(
+                at,
+                "`userinfo` applies to keyword patterns (keywords that start an address)".into(),
+            ));
+        }
         Trigger::Number | Trigger::Text if p.regex.is_none() => {
             return Err(err(at, "this trigger needs a `regex`".into()));
         }
@@ -444,6 +453,7 @@ fn compile_pattern(
         exclude,
         min_count,
         secret: p.secret,
+        userinfo: p.userinfo,
         signal: None,
     })
 }
@@ -533,6 +543,7 @@ fn compile_phrase(
         exclude: None,
         min_count: 1,
         secret: false,
+        userinfo: false,
         signal: Some(Signal {
             weight: p.weight,
             context_weight,
@@ -1005,6 +1016,9 @@ impl Detector {
                 }
                 if p.regex.is_some() {
                     if u.word_start && inside_word(b, s) {
+                        continue;
+                    }
+                    if p.userinfo && !has_userinfo(b, e, p.search_after) {
                         continue;
                     }
                     // Every whole-word hit (not only a window's first: "pass" inside
@@ -1563,6 +1577,17 @@ fn inside_word(b: &[u8], s: usize) -> bool {
     };
     let cur = b.get(s).copied().unwrap_or(b' ');
     prev.is_ascii_alphanumeric() && !(cur.is_ascii_uppercase() && prev.is_ascii_lowercase())
+}
+
+/// Does the address whose scheme ends at `e` (`https://`) have a user-info part: an `@` within
+/// `reach` bytes, before any `/`, space, quote or `<>`? The URL-password regexes need one, and
+/// nearly every address in mail has none, so most hits open no search window.
+fn has_userinfo(b: &[u8], e: usize, reach: usize) -> bool {
+    let rest = b.get(e..).unwrap_or(&[]);
+    let rest = &rest[..rest.len().min(reach)];
+    rest.iter()
+        .find(|c| matches!(c, b'@' | b'/' | b'"' | b'\'' | b'<' | b'>') || c.is_ascii_whitespace())
+        == Some(&b'@')
 }
 
 fn is_fragment(b: &[u8], s: usize, e: usize) -> bool {

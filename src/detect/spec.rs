@@ -177,6 +177,11 @@ pub struct PatternSpec {
     /// string): masked samples show no character of it.
     #[serde(default)]
     pub secret: bool,
+    /// Keyword trigger, for keywords that start a web address (`https://`): a hit opens the
+    /// search only when an `@` follows it within `search_after` bytes, before any `/`, space,
+    /// quote or `<>`, that is when the address has a user-info part (`user:pass@host`).
+    #[serde(default)]
+    pub userinfo: bool,
 }
 
 /// A parsed file with what is needed to point at lines in it.

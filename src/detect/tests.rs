@@ -777,6 +777,11 @@ fn other_load_errors() {
         "[[pattern]]\nname = \"x\"\nkind = \"k\"\nregex = 'a'\nrequire_context = true\nconfidence = \"low\"\n",
     );
     assert!(e.message.contains("context"), "{e}");
+    let e = load_error(
+        "userinfo.toml",
+        "[[pattern]]\nname = \"x\"\nkind = \"k\"\nregex = 'a'\nuserinfo = true\nconfidence = \"low\"\n",
+    );
+    assert!(e.message.contains("userinfo"), "{e}");
     let e = load_error("syntax.toml", "[[pattern]\nname = 'x'\n");
     assert_eq!(e.line, 1, "{e}");
     let missing = Detector::new(&[PathBuf::from("/nonexistent/maildlp-patterns")]).unwrap_err();
@@ -1065,6 +1070,25 @@ fn web_urls_with_a_password() {
         "password",
         High,
     );
+    // Only an address with a user-info part opens the search; it may end the text, or stand
+    // in angle brackets or quotes.
+    for t in [
+        "portal: https://jdoe:Wint3r-Sky@portal.example",
+        "<https://jdoe:Wint3r-Sky@portal.example/>",
+        "href=\"http://jdoe:Wint3r-Sky@portal.example:8443/x\"",
+    ] {
+        assert_kind(t, "password", High);
+    }
+    let ui = |t: &str| has_userinfo(t.as_bytes(), t.find("://").unwrap() + 3, 200);
+    assert!(ui("https://jdoe:pw@host/"));
+    assert!(ui("http://jdoe:pw@host"));
+    assert!(!ui("https://example.com/@jdoe"));
+    assert!(!ui("https://example.com jdoe:pw@host"));
+    assert!(!ui("\"https://example.com\" a@b"));
+    assert!(!ui("https://example.com"));
+    // Not beyond the search window.
+    let far = format!("https://{}:pw@host/", "u".repeat(300));
+    assert!(!ui(&far));
 }
 
 #[test]
