@@ -5,7 +5,7 @@
 //! `cargo bench --bench detect -- --warm-up-time 1 --measurement-time 3`
 //!
 //! For instruction counts (stable on a loaded machine), `DETECT_PROFILE=<name>:<rounds>` runs
-//! one workload (`ham_dev_segments`, `ham_dev_joined` or `dense_synthetic`) once to warm the
+//! one workload (`ham_dev_segments`, `ham_dev_joined`, `ham_dev_median_part` or `dense_synthetic`) once to warm the
 //! regex caches and then `rounds` times through `profiled()`, without criterion:
 //! `DETECT_PROFILE=dense_synthetic:5 valgrind --tool=callgrind --toggle-collect='detect::profiled'
 //! target/release/deps/detect-<hash>`; instructions per byte = Ir ÷ (rounds × bytes printed).
@@ -113,6 +113,13 @@ fn dense_text() -> String {
     s
 }
 
+/// One ordinary part: the text of median length among those of 1 KB or more.
+fn median_part(texts: &[String]) -> Option<&String> {
+    let mut sized: Vec<&String> = texts.iter().filter(|t| t.len() >= 1024).collect();
+    sized.sort_by_key(|t| t.len());
+    sized.get(sized.len() / 2).copied()
+}
+
 /// One pass of `detector.find` over `texts` (kept out of line so callgrind can count it alone).
 #[inline(never)]
 fn profiled(detector: &Detector, texts: &[String]) -> usize {
@@ -136,6 +143,7 @@ fn profile(spec: &str) {
     let texts = match name {
         "ham_dev_segments" => ham(),
         "ham_dev_joined" => vec![ham().join("\n")],
+        "ham_dev_median_part" => median_part(&ham()).into_iter().cloned().collect(),
         "dense_synthetic" => vec![dense_text()],
         other => {
             eprintln!("DETECT_PROFILE: unknown workload {other:?}");
@@ -173,10 +181,7 @@ fn bench(c: &mut Criterion) {
                     .sum::<usize>()
             })
         });
-        // One ordinary part: the text of median length among those of 1 KB or more.
-        let mut sized: Vec<&String> = texts.iter().filter(|t| t.len() >= 1024).collect();
-        sized.sort_by_key(|t| t.len());
-        if let Some(part) = sized.get(sized.len() / 2) {
+        if let Some(part) = median_part(&texts) {
             g.throughput(Throughput::Bytes(part.len() as u64));
             g.bench_function("ham_dev_median_part", |b| {
                 b.iter(|| detector.find(black_box(part)).len())

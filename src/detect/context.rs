@@ -20,8 +20,8 @@
 //! Negative words keep their plain window (a conference-call word two lines above a passcode
 //! still counts), because they describe the situation rather than name the value.
 
+use super::keywords::KeywordScanner;
 use crate::model::Confidence;
-use aho_corasick::AhoCorasick;
 
 /// Up to here a label keeps its full confidence less one step (at least the pattern's window).
 pub const MID: usize = 150;
@@ -62,7 +62,7 @@ fn whole_word(b: &[u8], s: usize, e: usize) -> bool {
 /// Distance from `b[s..e]` to the nearest whole word of `set` within `window` bytes on either
 /// side, whatever stands between (the plain window of negative words).
 pub fn nearest_word(
-    set: &AhoCorasick,
+    set: &KeywordScanner,
     b: &[u8],
     s: usize,
     e: usize,
@@ -71,23 +71,28 @@ pub fn nearest_word(
     let from = s.saturating_sub(window);
     let to = e.saturating_add(window).min(b.len());
     let hay = b.get(from..to)?;
-    set.find_iter(hay)
-        .filter(|m| whole_word(b, from + m.start(), from + m.end()))
-        .map(|m| {
-            let (ms, me) = (from + m.start(), from + m.end());
-            if me <= s {
-                s - me
-            } else {
-                ms.saturating_sub(e)
-            }
-        })
-        .min()
+    let mut best: Option<usize> = None;
+    set.scan(hay, |_, ms, me| {
+        let (ms, me) = (from + ms, from + me);
+        if !whole_word(b, ms, me) {
+            return;
+        }
+        let d = if me <= s {
+            s - me
+        } else {
+            ms.saturating_sub(e)
+        };
+        if best.is_none_or(|x| d < x) {
+            best = Some(d);
+        }
+    });
+    best
 }
 
 /// Distance from `b[s..e]` to the nearest label of `set` that reaches it by the rules above,
 /// if it is at most `limit` bytes; with `before_only`, only labels written before the value.
 pub fn nearest_label(
-    set: &AhoCorasick,
+    set: &KeywordScanner,
     b: &[u8],
     s: usize,
     e: usize,
@@ -123,23 +128,23 @@ pub fn nearest_label(
     let to = memchr::memchr(b'\n', &b[e..ceiling]).map_or(ceiling, |nl| e + nl);
     let hay = b.get(from..to)?;
     let mut best: Option<usize> = None;
-    for m in set.find_iter(hay) {
-        let (ms, me) = (from + m.start(), from + m.end());
+    set.scan(hay, |_, ms, me| {
+        let (ms, me) = (from + ms, from + me);
         if !whole_word(b, ms, me) {
-            continue;
+            return;
         }
         let d = if me <= s {
             let gap = &b[me..s];
             if !line_break_ok(gap) || sentence_ends(b, me, s) || owned_number(gap) {
-                continue;
+                return;
             }
             s - me
         } else if before_only {
-            continue;
+            return;
         } else if ms >= e {
             let gap = &b[e..ms];
             if sentence_ends(b, e, ms) || owned_number(gap) || introduces(b, me) {
-                continue;
+                return;
             }
             ms - e + AFTER
         } else {
@@ -148,7 +153,7 @@ pub fn nearest_label(
         if d <= limit && best.is_none_or(|x| d < x) {
             best = Some(d);
         }
-    }
+    });
     best
 }
 
@@ -240,11 +245,9 @@ fn introduces(b: &[u8], me: usize) -> bool {
 mod tests {
     use super::*;
 
-    fn set(words: &[&str]) -> AhoCorasick {
-        AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(words)
-            .unwrap()
+    fn set(words: &[&str]) -> KeywordScanner {
+        let words: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
+        KeywordScanner::new(&words).unwrap()
     }
 
     fn label(text: &str, value: &str, words: &[&str]) -> Option<usize> {
@@ -315,6 +318,20 @@ mod tests {
         assert_eq!(graded(Confidence::Medium, 100, 40), Confidence::Low);
         // A wide window keeps its full confidence.
         assert_eq!(graded(Confidence::High, 200, 250), Confidence::High);
+    }
+
+    /// Every occurrence is seen: a longer word that is not whole ("routing number" inside
+    /// "routing numbers") does not hide a shorter one that is ("routing").
+    #[test]
+    fn a_longer_partial_word_does_not_hide_a_whole_one() {
+        let words = &["routing number", "routing"];
+        let t = "routing numbers: 021000021";
+        assert!(label(t, "021000021", words).is_some());
+        let s = t.find("021000021").unwrap();
+        assert_eq!(
+            nearest_word(&set(words), t.as_bytes(), s, s + 9, 40),
+            Some(s - "routing".len())
+        );
     }
 
     #[test]
