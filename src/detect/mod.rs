@@ -77,8 +77,6 @@ const CANDIDATE_CHUNK: usize = 65_536;
 pub const MAX_CANDIDATES_PER_PATTERN: usize = 1_000_000;
 /// Values accepted per pattern in one text: bounds memory. Past it, likewise reported.
 pub const MAX_MATCHES_PER_PATTERN: usize = 100_000;
-/// Pending keyword windows merged in place once this many have piled up.
-const WINDOW_COMPACT: usize = 8_192;
 /// Keyword hits kept per text to look for keywords in table headers.
 const MAX_HEADER_HITS: usize = 4_096;
 /// (table column, pattern) pairs whose cells are presented with their header, per text.
@@ -982,13 +980,12 @@ impl Detector {
         let Some(kw) = &self.keywords else {
             return;
         };
-        // (pattern, from, to): where each keyword-triggered regex must run.
-        let mut windows: Vec<(usize, usize, usize)> = Vec::new();
-        // Per pattern, its last window in `windows`: keywords come in the order of their ends,
-        // so a window that overlaps the pattern's previous one is merged into it at once (the
-        // same union `merge_windows` makes, with far fewer windows to sort).
-        let mut last: Vec<usize> = Vec::new();
-        let mut compact_at = WINDOW_COMPACT;
+        // Per pattern, the (from, to) windows where its regex must run. Keywords come in the
+        // order of their ends, so a window that overlaps the pattern's previous one is merged
+        // into it at once, and each list stays (nearly) in order: no sort across patterns.
+        // Only the patterns whose keywords occur get a list: `slot[pi]` is its place in `windows`.
+        let mut windows: Vec<(usize, Vec<(usize, usize)>)> = Vec::new();
+        let mut slot: Vec<u32> = Vec::new();
         // Keywords that may be a column header: their column's cells are checked below.
         let mut header_hits: Vec<(usize, usize, usize)> = Vec::new();
         // Per pattern, the end of its last hit in `header_hits`.
@@ -1038,40 +1035,43 @@ impl Detector {
                     }
                     let from = s.saturating_sub(p.search_before);
                     let to = e.saturating_add(p.search_after).min(b.len());
-                    if last.is_empty() {
-                        last.resize(self.patterns.len(), usize::MAX);
+                    if slot.is_empty() {
+                        slot.resize(self.patterns.len(), u32::MAX);
                     }
-                    if let Some(w) = last.get(pi).and_then(|&i| windows.get_mut(i))
-                        && w.0 == pi
-                        && from <= w.2
-                        && w.1 <= to
-                    {
-                        w.1 = w.1.min(from);
-                        w.2 = w.2.max(to);
+                    let Some(k) = slot.get_mut(pi) else {
                         continue;
+                    };
+                    if *k == u32::MAX {
+                        *k = windows.len() as u32;
+                        windows.push((pi, Vec::new()));
                     }
-                    if let Some(l) = last.get_mut(pi) {
-                        *l = windows.len();
-                    }
-                    windows.push((pi, from, to));
-                    if windows.len() >= compact_at {
-                        merge_windows(&mut windows);
-                        last.fill(usize::MAX);
-                        // Next time only after the list has doubled: amortised O(n log n).
-                        compact_at = (2 * windows.len()).max(WINDOW_COMPACT);
+                    let Some((_, list)) = windows.get_mut(*k as usize) else {
+                        continue;
+                    };
+                    match list.last_mut() {
+                        Some(w) if from <= w.1 && w.0 <= to => {
+                            w.0 = w.0.min(from);
+                            w.1 = w.1.max(to);
+                        }
+                        _ => list.push((from, to)),
                     }
                 } else if bounded(b, s, e) {
                     cands.push((pi, s, e));
                 }
             }
         });
-        merge_windows(&mut windows);
-        for &(pi, from, to) in &windows {
+        // In pattern order, as candidates have always come.
+        windows.sort_unstable_by_key(|w| w.0);
+        for (pi, list) in windows.iter_mut() {
+            let pi = *pi;
+            merge_windows(list);
             let p = &self.patterns[pi];
             if let Some(re) = &p.regex {
-                regex_values(re, p.value_group, b, from, to, |s, e| {
-                    cands.push((pi, s, e))
-                });
+                for &(from, to) in list.iter() {
+                    regex_values(re, p.value_group, b, from, to, |s, e| {
+                        cands.push((pi, s, e))
+                    });
+                }
             }
         }
         if !header_hits.is_empty() {
@@ -1472,16 +1472,18 @@ impl<'a> Candidates<'a> {
     }
 }
 
-/// Sort (pattern, from, to) windows and merge the overlapping ones of each pattern, in place.
-fn merge_windows(windows: &mut Vec<(usize, usize, usize)>) {
-    windows.sort_unstable();
+/// Sort one pattern's (from, to) windows and merge the overlapping ones, in place. The list
+/// comes nearly in order (a keyword's window may start before the previous one's when the
+/// keyword is longer), which the stable sort handles in about one pass.
+fn merge_windows(windows: &mut Vec<(usize, usize)>) {
+    windows.sort();
     let mut out = 0;
     for i in 0..windows.len() {
         let w = windows[i];
         if out > 0 {
             let last = &mut windows[out - 1];
-            if last.0 == w.0 && w.1 <= last.2 {
-                last.2 = last.2.max(w.2);
+            if w.0 <= last.1 {
+                last.1 = last.1.max(w.1);
                 continue;
             }
         }
