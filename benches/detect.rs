@@ -4,9 +4,13 @@
 //!
 //! `cargo bench --bench detect -- --warm-up-time 1 --measurement-time 3`
 //!
+//! `keywords_only` runs the keyword search alone (maildlp's pass and aho-corasick's DFA on the
+//! same keywords); `DETECT_DUMP=<dir>` writes the keywords and parts for
+//! `benches/hyperscan_keywords.c`, which runs Hyperscan on them.
+//!
 //! For instruction counts (stable on a loaded machine), `DETECT_PROFILE=<name>:<rounds>` runs
-//! one workload (`ham_dev_segments`, `ham_dev_joined`, `ham_dev_median_part` or `dense_synthetic`) once to warm the
-//! regex caches and then `rounds` times through `profiled()`, without criterion:
+//! one workload (`ham_dev_segments`, `ham_dev_joined`, `ham_dev_median_part` or
+//! `dense_synthetic`) once to warm the regex caches and then `rounds` times through `profiled()`, without criterion:
 //! `DETECT_PROFILE=dense_synthetic:5 valgrind --tool=callgrind --toggle-collect='detect::profiled'
 //! target/release/deps/detect-<hash>`; instructions per byte = Ir ÷ (rounds × bytes printed).
 
@@ -161,9 +165,73 @@ fn profile(spec: &str) {
     );
 }
 
+/// The keyword search alone, over every ham-dev part: maildlp's keyword pass, and
+/// aho-corasick's fastest automaton on the same keywords (the yardstick for the first stage of
+/// detection; `benches/hyperscan_keywords.c` runs Hyperscan on them too).
+fn keywords_only(c: &mut Criterion, detector: &Detector, texts: &[String]) {
+    let total: usize = texts.iter().map(String::len).sum();
+    let mut g = c.benchmark_group("keywords_only");
+    g.throughput(Throughput::Bytes(total as u64));
+    g.bench_function("maildlp_keyword_pass", |b| {
+        b.iter(|| {
+            texts
+                .iter()
+                .map(|t| detector.keyword_occurrences(black_box(t.as_bytes())))
+                .sum::<usize>()
+        })
+    });
+    let ac = aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+        .build(detector.keywords())
+        .expect("the keywords build an automaton");
+    g.bench_function("aho_corasick_dfa", |b| {
+        b.iter(|| {
+            texts
+                .iter()
+                .map(|t| ac.find_overlapping_iter(black_box(t.as_bytes())).count())
+                .sum::<usize>()
+        })
+    });
+    g.finish();
+}
+
+/// `DETECT_DUMP=<dir>`: write the keywords (`keywords.txt`, one per line, a line break inside
+/// one written `\n`) and the decoded ham-dev parts (`ham-dev-parts.bin`, NUL between parts)
+/// for `benches/hyperscan_keywords.c`.
+fn dump(dir: &str) {
+    let detector = Detector::new(&[]).expect("built-in patterns load");
+    let texts: Vec<String> = ham_texts()
+        .iter()
+        .map(|t| normalize(t).into_owned())
+        .collect();
+    let keywords: Vec<String> = detector
+        .keywords()
+        .iter()
+        .map(|k| String::from_utf8_lossy(k).replace('\n', "\\n"))
+        .collect();
+    let dir = Path::new(dir);
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(dir.join("keywords.txt"), keywords.join("\n")))
+        .and_then(|()| std::fs::write(dir.join("ham-dev-parts.bin"), texts.join("\0")));
+    match written {
+        Ok(()) => println!(
+            "{}: {} keywords, {} parts",
+            dir.display(),
+            keywords.len(),
+            texts.len()
+        ),
+        Err(e) => eprintln!("DETECT_DUMP: cannot write to {}: {e}", dir.display()),
+    }
+}
+
 fn bench(c: &mut Criterion) {
     if let Ok(spec) = std::env::var("DETECT_PROFILE") {
         profile(&spec);
+        return;
+    }
+    if let Ok(dir) = std::env::var("DETECT_DUMP") {
+        dump(&dir);
         return;
     }
     let detector = Detector::new(&[]).expect("built-in patterns load");
@@ -211,6 +279,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| detector.find(black_box(&dense)).len())
     });
     g.finish();
+    if total > 0 {
+        keywords_only(c, &detector, &texts);
+    }
 }
 
 criterion_group!(benches, bench);

@@ -199,6 +199,8 @@ struct KeywordUse {
 pub struct Detector {
     patterns: Vec<Pattern>,
     keywords: Option<KeywordScanner>,
+    /// The keywords, lower-cased, by keyword id.
+    keyword_list: Vec<Vec<u8>>,
     /// By keyword id (lower-cased keyword), the patterns using it.
     keyword_uses: Vec<Vec<KeywordUse>>,
     /// Number-trigger patterns, as indexes into `patterns`, in the order of `number_set`.
@@ -841,6 +843,7 @@ impl Detector {
             counted_patterns,
             patterns,
             keywords,
+            keyword_list,
             keyword_uses,
             number_patterns,
             number_set,
@@ -872,6 +875,23 @@ impl Detector {
         self.services
             .iter()
             .map(|s| (s.name.as_str(), s.display.as_str()))
+    }
+
+    /// The keywords of all patterns, phrases and services, lower-cased, as the keyword pass
+    /// searches them (ASCII case-insensitive). For benchmarks that run other search engines on
+    /// the same set.
+    pub fn keywords(&self) -> &[Vec<u8>] {
+        &self.keyword_list
+    }
+
+    /// How many keyword occurrences (overlapping ones included) the keyword pass finds in
+    /// `text`: the pass alone, without the work that follows it. For benchmarks.
+    pub fn keyword_occurrences(&self, text: &[u8]) -> usize {
+        let mut n = 0;
+        if let Some(kw) = &self.keywords {
+            kw.scan(text, |_, _, _| n += 1);
+        }
+        n
     }
 
     /// All matches in `text`, which must have gone through [`normalize`].
