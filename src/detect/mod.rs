@@ -311,8 +311,8 @@ fn word_set(words: &[String]) -> Result<Option<KeywordScanner>, String> {
     }
     // The keyword scanner's flat automaton, which reports every occurrence (of "exp" and
     // "expires" both, so the one that is a whole word is seen). It steps through a label
-    // window at about a third of the instructions of aho-corasick's own search loop, and the
-    // windows of label search are most of the work on text dense with values.
+    // window in fewer instructions than aho-corasick's leftmost-longest search, used before:
+    // 8 % fewer for all of detection on the median ham-dev part.
     let words: Vec<Vec<u8>> = words.iter().map(|w| w.as_bytes().to_vec()).collect();
     KeywordScanner::new(&words).map(Some)
 }
