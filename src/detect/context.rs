@@ -59,6 +59,26 @@ fn whole_word(b: &[u8], s: usize, e: usize) -> bool {
     !(glued_before || glued_after)
 }
 
+/// Call `f(start, end)` for every occurrence of a word of `set` in `b[from..to]` that is a
+/// whole word, in the order of their ends.
+fn whole_words(
+    set: &KeywordScanner,
+    b: &[u8],
+    from: usize,
+    to: usize,
+    mut f: impl FnMut(usize, usize),
+) {
+    let Some(hay) = b.get(from..to) else {
+        return;
+    };
+    set.scan(hay, |_, ms, me| {
+        let (ms, me) = (from + ms, from + me);
+        if whole_word(b, ms, me) {
+            f(ms, me);
+        }
+    });
+}
+
 /// Distance from `b[s..e]` to the nearest whole word of `set` within `window` bytes on either
 /// side, whatever stands between (the plain window of negative words).
 pub fn nearest_word(
@@ -70,13 +90,8 @@ pub fn nearest_word(
 ) -> Option<usize> {
     let from = s.saturating_sub(window);
     let to = e.saturating_add(window).min(b.len());
-    let hay = b.get(from..to)?;
     let mut best: Option<usize> = None;
-    set.scan(hay, |_, ms, me| {
-        let (ms, me) = (from + ms, from + me);
-        if !whole_word(b, ms, me) {
-            return;
-        }
+    whole_words(set, b, from, to, |ms, me| {
         let d = if me <= s {
             s - me
         } else {
@@ -126,13 +141,8 @@ pub fn nearest_label(
     };
     let ceiling = e.saturating_add(limit + LABEL_MAX).min(b.len());
     let to = memchr::memchr(b'\n', &b[e..ceiling]).map_or(ceiling, |nl| e + nl);
-    let hay = b.get(from..to)?;
     let mut best: Option<usize> = None;
-    set.scan(hay, |_, ms, me| {
-        let (ms, me) = (from + ms, from + me);
-        if !whole_word(b, ms, me) {
-            return;
-        }
+    whole_words(set, b, from, to, |ms, me| {
         let d = if me <= s {
             let gap = &b[me..s];
             if !line_break_ok(gap) || sentence_ends(b, me, s) || owned_number(gap) {
